@@ -1,0 +1,34 @@
+"""Fixtures shared across the test suite.
+
+Anything that samples or compiles a PyMC model is session-scoped: with pytest-xdist each
+worker builds it once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")  # headless: tests never open a window
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_path() -> Path:
+    """Where the real benchmark tables live (never part of the repository)."""
+    override = os.environ.get("BAYESPROXY_SHARED_DATA")
+    return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real-data folder, or a skip saying why the test cannot run."""
+    path = shared_data_path()
+    if not path.is_dir():
+        pytest.skip(
+            f"real benchmark data not found at {path}; set BAYESPROXY_SHARED_DATA to run this test"
+        )
+    return path
