@@ -180,7 +180,7 @@ def fit_sigmoid_link(
     mono = np.broadcast_to(np.asarray(increasing, dtype=bool), (d,))
     lower = np.concatenate([[-50.0], np.where(mono, 0.0, -50.0)])
     upper = np.full(d + 1, 50.0)
-    if start is None:
+    if start is None or np.size(start.b) != d:
         starts = _starts(xs, y, chance, ceiling)
     else:  # the previous fit, mapped to this standardized scale, and the logit-linear start
         b0 = np.broadcast_to(np.asarray(start.b, dtype=float), (d,))
