@@ -265,7 +265,7 @@ def _run_job(job: _Job) -> _JobOutput:
 
 
 def _method_class(name: str) -> type:
-    """A registry name, or ``"package.module:Class"`` for a forecaster of the user's own."""
+    """Resolve a registry name, or ``"package.module:Class"`` for a forecaster of your own."""
     if ":" in name:
         import importlib
 
