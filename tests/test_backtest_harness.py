@@ -288,3 +288,29 @@ def test_bad_arguments_raise_bayesproxy_errors(table, kwargs, match):
     args.update(kwargs)
     with pytest.raises(BayesproxyError, match=match):
         backtest(table, **args)
+
+
+def test_comparison_plot_has_a_bar_per_method_and_split(table):
+    import matplotlib.pyplot as plt
+
+    from bayesproxy.backtest.plotting import plot_backtest_comparison
+
+    point = MethodSpec(f"{HERE}:LinearForecaster", options={"samples": False}, label="point")
+    result = backtest(
+        table,
+        target=TARGET,
+        methods=[SPEC, point],
+        splits=["family", "compute:1e23"],
+        executor="serial",
+        n_samples=100,
+        progress=False,
+    )
+    ax = plot_backtest_comparison(result, metric="coverage_90")
+    assert "coverage_90" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["family", "compute:1e+23"]
+    assert len(ax.patches) == 4  # 2 methods x 2 splits
+    labels = [t.get_text() for t in ax.texts]
+    assert labels.count("n/a") == 2  # the point method has no intervals: said, not drawn as 0
+    plt.close(ax.figure)
+    with pytest.raises(BayesproxyError, match="not in the backtest results"):
+        plot_backtest_comparison(result, metric="brier")

@@ -431,7 +431,13 @@ def backtest(
             finally:
                 if owned:
                     pool.shutdown(wait=True, cancel_futures=True)
-    return _collect(outputs, target)
+    # results in the order the user listed methods and splits, folds in split order
+    order = {
+        "method": [spec.label for spec in specs],
+        "split": list(dict.fromkeys(f.split for f in folds)),
+        "fold": list(dict.fromkeys(f.name for f in folds)),
+    }
+    return _collect(outputs, target, order)
 
 
 def _default_pool() -> ProcessPoolExecutor:
@@ -441,16 +447,25 @@ def _default_pool() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _collect(outputs: list[_JobOutput], target: str) -> BacktestResult:
+def _ordered(frame: pd.DataFrame, order: Mapping[str, list[str]], extra: list[str]) -> pd.DataFrame:
+    keys = [pd.Categorical(frame[c], categories=order[c], ordered=True) for c in order]
+    helper = pd.DataFrame({f"_{i}": k for i, k in enumerate(keys)}, index=frame.index)
+    helper = helper.assign(**{f"_x{j}": frame[c] for j, c in enumerate(extra)})
+    return frame.loc[helper.sort_values(list(helper.columns), kind="stable").index]
+
+
+def _collect(
+    outputs: list[_JobOutput], target: str, order: Mapping[str, list[str]]
+) -> BacktestResult:
     rows = [row for out in outputs for row in out.rows]
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-    results = results.sort_values(["method", "split", "fold", "metric"], kind="stable")
+    results = _ordered(results, order, ["metric"])
     frames = [out.predictions for out in outputs if out.predictions is not None]
     if frames:
         predictions = pd.concat(frames, ignore_index=True)
         front = ["method", "split", "fold", "unit", "actual"]
         predictions = predictions[front + [c for c in predictions.columns if c not in front]]
-        predictions = predictions.sort_values(["method", "split", "fold", "unit"], kind="stable")
+        predictions = _ordered(predictions, order, ["unit"])
     else:
         predictions = pd.DataFrame(columns=["method", "split", "fold", "unit", "actual"])
     return BacktestResult(
