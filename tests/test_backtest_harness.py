@@ -123,16 +123,20 @@ SPEC = MethodSpec(f"{HERE}:LinearForecaster", label="linear")
 
 @pytest.fixture(scope="module")
 def table():
-    return make_table()
+    from bayesproxy.table import BenchmarkTable
+
+    return BenchmarkTable(make_table())
 
 
 def test_mask_target_hides_only_the_target_and_copies(table):
     masked = mask_target(table, TARGET)
-    assert masked["score"].sel(task=TARGET).isnull().all()
+    assert type(masked) is type(table)
+    assert masked.dataset["score"].sel(task=TARGET).isnull().all()
     np.testing.assert_array_equal(
-        masked["score"].sel(task="proxy").values, table["score"].sel(task="proxy").values
+        masked.dataset["score"].sel(task="proxy").values,
+        table.dataset["score"].sel(task="proxy").values,
     )
-    assert table["score"].sel(task=TARGET).notnull().all()  # caller's table untouched
+    assert table.dataset["score"].sel(task=TARGET).notnull().all()  # caller's table untouched
 
 
 def test_serial_backtest_scores_match_hand_computation(table):
@@ -149,7 +153,7 @@ def test_serial_backtest_scores_match_hand_computation(table):
     assert list(result.results.columns) == list(RESULT_COLUMNS)
     assert result.errors.empty
     preds = result.predictions
-    flops = table["flops"].to_series()
+    flops = table.dataset["flops"].to_series()
     assert set(preds["unit"]) == set(flops.index[flops > 1e23])
     # recompute MAE from the predictions frame by hand
     mae = np.mean(np.abs(preds["mean"] - preds["actual"]))

@@ -23,6 +23,7 @@ def sigmoid_table(n: int = 40, *, seed: int = 1, noise: float = 0.01) -> xr.Data
         {
             "score": (("unit", "task", "replicate"), score),
             "stderr": (("unit", "task", "replicate"), np.full_like(score, np.nan)),
+            "n_items": (("unit", "task", "replicate"), np.full_like(score, np.nan)),
         },
         coords={
             "unit": units,
@@ -45,7 +46,9 @@ def sigmoid_table(n: int = 40, *, seed: int = 1, noise: float = 0.01) -> xr.Data
 
 @pytest.fixture(scope="module")
 def result():
-    table = sigmoid_table()
+    from bayesproxy.table import BenchmarkTable
+
+    table = BenchmarkTable(sigmoid_table())
     return backtest(
         table,
         target=TARGET,

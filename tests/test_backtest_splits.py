@@ -149,3 +149,25 @@ def test_parse_split(spec, expected):
 def test_parse_split_rejects_with_hint(spec):
     with pytest.raises(SplitError, match="Hint"):
         parse_split(spec)
+
+
+def test_splits_return_benchmark_tables_for_benchmark_tables():
+    from bayesproxy.table import BenchmarkTable
+
+    ds = table(list("abcd"), family=["f", "f", "g", "g"], target=[0.1, 0.2, 0.3, 0.4])
+    ds = ds.assign(
+        stderr=ds["score"] * np.nan,
+        n_items=ds["score"] * np.nan,
+        tokens=("unit", np.full(4, np.nan)),
+    ).assign_coords(
+        chance=("task", [0.0, 0.0]),
+        kind=("task", ["accuracy", "accuracy"]),
+        higher_is_better=("task", [True, True]),
+    )
+    ds = ds.set_coords("tokens")
+    ds.attrs["target"] = "t"
+    bt = BenchmarkTable(ds)
+    folds = list(LeaveOneUnitOut().split(bt, target="t"))
+    assert len(folds) == 4
+    assert all(isinstance(f.test, BenchmarkTable) for f in folds)
+    assert folds[0].test.n_units == 1 and folds[0].train.n_units == 3
