@@ -29,6 +29,7 @@ __all__ = [
     "InsufficientTargetError",
     "LmEvalFormatError",
     "MissingColumnsError",
+    "MissingValuesError",
     "ModelFileError",
     "NonNumericScoreError",
     "PercentScoresError",
@@ -99,6 +100,20 @@ class MissingColumnsError(TableError):
         )
 
 
+class MissingValuesError(TableError):
+    """Empty cells in a column that identifies rows (model, task, ...)."""
+
+    def __init__(self, column: str, rows: Sequence[object]) -> None:
+        self.column = column
+        self.rows = list(rows)
+        super().__init__(
+            _with_hint(
+                f"column {column!r} is empty at {format_rows(self.rows)}.",
+                f"fill in {column!r} on those rows or drop them before reading.",
+            )
+        )
+
+
 class NonNumericScoreError(TableError):
     """Scores that cannot be read as numbers."""
 
@@ -116,20 +131,24 @@ class NonNumericScoreError(TableError):
 
 
 class ScoreRangeError(TableError):
-    """Accuracy scores outside [0, 1] (or non-finite)."""
+    """Accuracy scores outside [0, 1], or non-finite scores of any task."""
 
-    def __init__(self, task: str, rows: Sequence[object], values: Sequence[float]) -> None:
+    def __init__(
+        self, task: str, rows: Sequence[object], values: Sequence[float], *, kind: str = "accuracy"
+    ) -> None:
         self.task = task
         self.rows = list(rows)
         examples = ", ".join(f"{v:g}" for v in list(values)[:3])
-        super().__init__(
-            _with_hint(
-                f"task {task!r} is an accuracy task but has scores outside [0, 1] at "
-                f"{format_rows(self.rows)}: {examples}.",
-                "fix those values, or declare the task a metric (kind='metric', e.g. a loss) "
-                "via the 'is_fraction'/'higher_is_better' columns or the kinds= option.",
+        if kind == "accuracy":
+            problem = f"task {task!r} is an accuracy task but has scores outside [0, 1]"
+            hint = (
+                "fix those values, or declare the task a metric (e.g. a loss) through an "
+                "'is_fraction' column or the kinds={task: 'metric'} option."
             )
-        )
+        else:
+            problem = f"task {task!r} has non-finite scores"
+            hint = "use an empty cell or NaN for 'not evaluated', never inf."
+        super().__init__(_with_hint(f"{problem} at {format_rows(self.rows)}: {examples}.", hint))
 
 
 class PercentScoresError(TableError):
