@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import arviz_stats  # noqa: F401  (registers the .azstats accessor testing.datatree uses)
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -34,6 +35,10 @@ def arviz_dt():
 
 @pytest.fixture(scope="module")
 def proxy_dt():
+    return make_proxy_datatree()
+
+
+def make_proxy_datatree():
     """A DataTree with the documented bayesproxy names (ARCHITECTURE.md)."""
     rng = np.random.default_rng(1)
     chains, draws, k, n = 2, 60, len(PROXIES), len(UNITS)
