@@ -93,8 +93,11 @@ class UnitData:
                 raise UnknownTaskError(task, list(self.scores.columns), role=role)
 
 
-def unit_data(table: Any, target: str | None) -> UnitData:
+def unit_data(table: Any, target: str | None, *, allow_missing_target: bool = False) -> UnitData:
     """Read a table into :class:`UnitData`.
+
+    With ``allow_missing_target`` a table that lacks the target task (units to forecast)
+    gets an all-NaN target column instead of an error.
 
     Examples
     --------
@@ -107,6 +110,18 @@ def unit_data(table: Any, target: str | None) -> UnitData:
     [0.5, 0.5]
     """
     ds = as_dataset(table)
+    tasks_present = [str(t) for t in ds["task"].values]
+    if allow_missing_target and target and target not in tasks_present:
+        template = ds.isel(task=[0])
+        extra = template.assign_coords(
+            task=[target], chance=("task", [0.0]), kind=("task", ["accuracy"])
+        )
+        for name_ in ("score", "stderr", "n_items"):
+            if name_ in extra:
+                extra[name_] = xr.full_like(extra[name_], np.nan)
+        ds = xr.concat(
+            [ds, extra], dim="task", data_vars="all", coords="minimal", compat="override"
+        )
     name = resolve_target(ds, target)
     units = np.asarray(ds["unit"].values).astype(str)
     tasks = [str(t) for t in ds["task"].values]

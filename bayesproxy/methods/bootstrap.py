@@ -123,10 +123,10 @@ class BootstrapForecaster:
         self.state_ = None  # a refit starts afresh (methods warm-start from state_)
         data = unit_data(table, self.target or None)
         self.target = data.target
-        self._validate(data)
         train = np.flatnonzero(np.isfinite(data.y))
         if len(train) < self.min_train_units:
             raise InsufficientTargetError(data.target, len(train), self.min_train_units)
+        self._validate(data)
         self.data_ = data
         self.train_rows_ = train
         self.state_ = self._fit_state(data, train)
@@ -161,9 +161,7 @@ class BootstrapForecaster:
         if table is None:
             data = self.data_
             return data, np.flatnonzero(~np.isfinite(data.y))
-        data = unit_data(table, self.target) if _has_task(table, self.target) else None
-        if data is None:  # a table without the target column: forecast all of it
-            data = _with_empty_target(table, self.target)
+        data = unit_data(table, self.target, allow_missing_target=True)
         return data, np.arange(len(data.units))
 
     def _draws(
@@ -262,22 +260,3 @@ class BootstrapForecaster:
 
 def _rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=float)[rows]
-
-
-def _has_task(table: Any, task: str) -> bool:
-    from bayesproxy.methods._data import as_dataset
-
-    return task in [str(t) for t in as_dataset(table)["task"].values]
-
-
-def _with_empty_target(table: Any, target: str) -> UnitData:
-    """Read a table that lacks the target task, adding it as an all-NaN column."""
-    from bayesproxy.methods._data import as_dataset
-
-    ds = as_dataset(table)
-    empty = ds.isel(task=[0]).assign_coords(task=[target])
-    empty["score"] = empty["score"] * np.nan
-    if "stderr" in empty:
-        empty["stderr"] = empty["stderr"] * np.nan
-    merged = xr.concat([ds, empty], dim="task", data_vars="all", coords="different", join="outer")
-    return unit_data(merged, target)
