@@ -43,6 +43,10 @@ def backtest(
         str | None,
         typer.Option(help="Address of a Dask scheduler to run the jobs on instead."),
     ] = None,
+    proxies: Annotated[
+        list[str],
+        typer.Option("--proxies", help="Keep only these proxy tasks (default: all others)."),
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
     metric: Annotated[str, typer.Option(help="Metric shown in comparison.png.")] = "mae",
     n_samples: Annotated[int, typer.Option(help="Predictive samples per unit.", min=1)] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed of the predictive sampling.")] = 0,
@@ -65,7 +69,7 @@ def backtest(
     from bayesproxy.io import read_table
     from bayesproxy.methods.base import available_methods
 
-    data = read_table(table)
+    data = read_table(table, target=target, proxies=_split_list(proxies) or None)
     chosen = _split_list(methods) or available_methods()
     splits = _split_list(split)
     out.mkdir(parents=True, exist_ok=True)
