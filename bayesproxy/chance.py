@@ -143,6 +143,8 @@ METRIC_NAMES: frozenset[str] = frozenset(
     }
 )
 
+# task families named by prefix (MMLU subjects in the older harness, CrowS-Pairs subsets)
+_PREFIX_CHANCE = (("hendryckstest-", 0.25), ("mmlu_", 0.25), ("crows_pairs", 0.5))
 _SPLIT = re.compile(r"[/:|]")
 
 
@@ -176,6 +178,9 @@ def builtin_chance(task: str) -> float | None:
     name = str(task).strip().lower()
     if name in BUILTIN_CHANCE:
         return BUILTIN_CHANCE[name]
+    for prefix, level in _PREFIX_CHANCE:
+        if name.startswith(prefix):
+            return level
     parts = [p for p in _SPLIT.split(name) if p]
     # subtask (second part) before the base task: BBH subtasks have their own floors
     for part in [*parts[1:2], *parts[:1]]:

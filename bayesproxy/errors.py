@@ -157,9 +157,12 @@ class PercentScoresError(TableError):
     def __init__(self, tasks: Sequence[str], *, mixed: Sequence[str] = ()) -> None:
         self.tasks = list(tasks)
         self.mixed = list(mixed)
-        msg = f"task(s) {self.tasks} look like percentages (values in (1, 100])"
+        parts = []
+        if self.tasks:
+            parts.append(f"task(s) {self.tasks} look like percentages (values in (1, 100])")
         if self.mixed:
-            msg += f"; task(s) {self.mixed} mix fractions and percentages"
+            parts.append(f"task(s) {self.mixed} mix fractions and percentages")
+        msg = "; ".join(parts) or "scores look like percentages"
         super().__init__(
             _with_hint(
                 msg + ".",

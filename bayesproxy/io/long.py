@@ -411,7 +411,7 @@ def _check_scores(
     df: pd.DataFrame, kinds: Mapping[str, str], percent: PercentMode | Collection[str]
 ) -> None:
     """Finite values; accuracies in [0, 1] after the percent rule (rescales in place)."""
-    score = df["score"].to_numpy(dtype=float, na_value=np.nan)
+    score = df["score"].to_numpy(dtype=float, na_value=np.nan).copy()
     inf = np.isinf(score)
     if inf.any():
         task = df["task"][inf].iloc[0]
@@ -452,7 +452,7 @@ def _check_scores(
         else:
             refuse.append(task)
     if mixed or refuse:
-        raise PercentScoresError(refuse or mixed, mixed=mixed)
+        raise PercentScoresError(refuse, mixed=mixed)
     if rescaled:
         log.info(
             "scores of %d task(s) read as percent and divided by 100: %s",
