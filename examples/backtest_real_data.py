@@ -308,6 +308,58 @@ def markdown(summary: pd.DataFrame, *, title: str) -> str:
     return "\n".join(lines)
 
 
+def _run_one(setting: str, args: argparse.Namespace, methods: list[str], executor) -> str:
+    """Build one setting's table, backtest it and return its Markdown section."""
+    if setting == "obsscaling":
+        table = obsscaling_table(args.data_dir)
+        targets = [t for t in (args.targets.split(",") if args.targets else OBS_TARGETS) if t]
+        summary = run_setting(
+            setting,
+            table,
+            targets=targets,
+            methods=methods,
+            quick=args.quick,
+            splits=[ComputeCutoff(flops=8.4e22), LeaveOneFamilyOut()],
+            executor=executor,
+        )
+        title = (
+            "ObsScaling: emergent BIG-bench and GSM8K-CoT (cutoff 8.4e22 FLOPs; "
+            "leave-one-family-out)"
+        )
+    elif setting == "olmo-mmlu":
+        table = olmo_mmlu_table(args.data_dir, quick=args.quick)
+        summary = run_setting(
+            setting,
+            table,
+            targets=["mmlu_mc"],
+            methods=methods,
+            quick=args.quick,
+            splits=[EarlyToLate(step_fraction=0.1), EarlyToLate(step_fraction=0.3)],
+            executor=executor,
+            loss_tasks={"mmlu_mc": "mmlu_stem_bpb"},
+        )
+        title = "OLMo-2 7B/13B: letter-format MMLU, early → late checkpoints within each run"
+    elif setting == "olmo-ladder":
+        table = olmo_ladder_table(args.data_dir, quick=args.quick)
+        summary = run_setting(
+            setting,
+            table,
+            targets=LADDER_TARGETS,
+            methods=methods,
+            quick=args.quick,
+            splits=[SmallToLarge(params=4e9)],
+            executor=executor,
+            loss_tasks={t: t.removesuffix("_rc") + "_bpb" for t in LADDER_TARGETS},
+        )
+        title = "OLMo-2 ladder (190M–3.2B) → 7B / 13B checkpoints"
+    else:
+        raise SystemExit(f"unknown setting {setting!r}: use obsscaling, olmo-mmlu, olmo-ladder")
+    summary.to_csv(args.out / f"summary_{setting}.csv", index=False)
+    section = markdown(summary, title=title)
+    print(section, flush=True)
+    return section
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data_dir", type=Path)
@@ -334,66 +386,13 @@ def main(argv: list[str] | None = None) -> None:
     sections = [
         f"Command: `python examples/backtest_real_data.py DATA_DIR "
         f"--methods {args.methods} --settings {args.settings}"
+        f"{' --targets ' + args.targets if args.targets else ''}"
         f"{' --quick' if args.quick else ''}`",
         "",
     ]
     try:
-        if "obsscaling" in settings:
-            table = obsscaling_table(args.data_dir)
-            targets = [t for t in (args.targets.split(",") if args.targets else OBS_TARGETS) if t]
-            summary = run_setting(
-                "obsscaling",
-                table,
-                targets=targets,
-                methods=methods,
-                quick=args.quick,
-                splits=[ComputeCutoff(flops=8.4e22), LeaveOneFamilyOut()],
-                executor=executor,
-            )
-            summary.to_csv(args.out / "summary_obsscaling.csv", index=False)
-            sections.append(
-                markdown(
-                    summary,
-                    title="ObsScaling: emergent BIG-bench and "
-                    "GSM8K-CoT (cutoff 8.4e22 FLOPs; leave-one-family-out)",
-                )
-            )
-        if "olmo-mmlu" in settings:
-            table = olmo_mmlu_table(args.data_dir, quick=args.quick)
-            summary = run_setting(
-                "olmo-mmlu",
-                table,
-                targets=["mmlu_mc"],
-                methods=methods,
-                quick=args.quick,
-                splits=[EarlyToLate(step_fraction=0.1), EarlyToLate(step_fraction=0.3)],
-                executor=executor,
-                loss_tasks={"mmlu_mc": "mmlu_stem_bpb"},
-            )
-            summary.to_csv(args.out / "summary_olmo-mmlu.csv", index=False)
-            sections.append(
-                markdown(
-                    summary,
-                    title="OLMo-2 7B/13B: letter-format MMLU, "
-                    "early → late checkpoints within each run",
-                )
-            )
-        if "olmo-ladder" in settings:
-            table = olmo_ladder_table(args.data_dir, quick=args.quick)
-            summary = run_setting(
-                "olmo-ladder",
-                table,
-                targets=LADDER_TARGETS,
-                methods=methods,
-                quick=args.quick,
-                splits=[SmallToLarge(params=4e9)],
-                executor=executor,
-                loss_tasks={t: t.removesuffix("_rc") + "_bpb" for t in LADDER_TARGETS},
-            )
-            summary.to_csv(args.out / "summary_olmo-ladder.csv", index=False)
-            sections.append(
-                markdown(summary, title="OLMo-2 ladder (190M–3.2B) → 7B / 13B checkpoints")
-            )
+        for setting in settings:
+            sections.append(_run_one(setting, args, methods, executor))
     finally:
         if not isinstance(executor, str):
             executor.shutdown()
