@@ -81,7 +81,7 @@ class ProxySelectionForecaster(BootstrapForecaster):
         metrics) then z-scores.
     min_coverage : float, default 0.8
         Least share of training units a candidate must be observed on.
-    max_pairs : int, default 20000
+    max_pairs : int, default 5000
         Subsample this many pairs when there are more (seeded), to bound the cost.
     ceiling : float, default 1.0
         Upper asymptote of the link.
@@ -111,7 +111,7 @@ class ProxySelectionForecaster(BootstrapForecaster):
         top_k: int | None = 10,
         transform: str = "standardize",
         min_coverage: float = 0.8,
-        max_pairs: int = 20000,
+        max_pairs: int = 5000,
         ceiling: float = 1.0,
         n_boot: int = 100,
         residual_noise: bool = True,

@@ -108,15 +108,20 @@ def pair_differences(values: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return values[pairs[:, 1]] - values[pairs[:, 0]]
 
 
-def _correlation(a: np.ndarray, b: np.ndarray, metric: str) -> float:
+def _correlation(
+    a: np.ndarray, b: np.ndarray, metric: str, b_ranks: np.ndarray | None = None
+) -> float:
     keep = np.isfinite(a) & np.isfinite(b)
+    full = bool(keep.all())
     a, b = a[keep], b[keep]
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return np.nan
     if metric == "pearson":
         return float(np.corrcoef(a, b)[0, 1])
     if metric == "spearman":
-        return float(np.corrcoef(stats.rankdata(a), stats.rankdata(b))[0, 1])
+        # the target's ranks are shared by every task observed on all pairs
+        rb = b_ranks if full and b_ranks is not None else stats.rankdata(b)
+        return float(np.corrcoef(stats.rankdata(a), rb)[0, 1])
     return float(stats.kendalltau(a, b).statistic)
 
 
@@ -161,10 +166,11 @@ def relevance_scores(
         )
     d_target = pair_differences(np.asarray(target, dtype=float), pairs)
     d_proxy = pair_differences(proxies.to_numpy(dtype=float), pairs)
+    target_ranks = stats.rankdata(d_target) if np.isfinite(d_target).all() else None
     rows = {}
     for k, task in enumerate(proxies.columns):
         column = d_proxy[:, k]
-        row = {m: _correlation(column, d_target, m) for m in metrics}
+        row = {m: _correlation(column, d_target, m, target_ranks) for m in metrics}
         row["n_pairs"] = int(np.sum(np.isfinite(column) & np.isfinite(d_target)))
         rows[task] = row
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=[*metrics, "n_pairs"])
