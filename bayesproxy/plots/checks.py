@@ -88,6 +88,7 @@ def plot_ppc(
         kind, "density"
     )
     label_axes(figure_of(pc).axes, xlabel=f"{name} (observed scale)", ylabel=ylabel)
+    figure_of(pc).set_layout_engine("constrained")  # no title/label overlap
     pc.add_title(
         title
         or f"Posterior predictive check of {name}: {num_samples} replicates (gray) "
@@ -157,6 +158,7 @@ def plot_loo_pit(
         xlabel="LOO-PIT value (0 to 1)" if not coverage else "central interval probability",
         ylabel="ECDF minus uniform CDF (Δ-ECDF)",
     )
+    figure_of(pc).set_layout_engine("constrained")  # no title/label overlap
     pc.add_title(
         title or f"LOO-PIT calibration of {name}: Δ-ECDF with {prob:.0%} simultaneous envelope",
         size=10,

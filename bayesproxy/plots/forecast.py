@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -59,10 +61,109 @@ def _posterior_scalar(dt: xr.DataTree | None, names: Sequence[str]) -> float | N
     return None
 
 
+def _chance_and_ceiling(dt: xr.DataTree | None) -> tuple[float | None, float]:
+    """Target chance floor and ceiling of a fit: posterior, then design, then priors."""
+    chance = _posterior_scalar(dt, _CHANCE_VARS)
+    ceiling = _posterior_scalar(dt, _CEILING_VARS)
+    if dt is not None:
+        if chance is None and "design" in dt.children:
+            chance = dt["design"].attrs.get("target_chance")
+        if chance is None:
+            chance = dt.attrs.get("target_chance")
+        if ceiling is None and "priors" in dt.attrs:
+            with contextlib.suppress(ValueError, TypeError):
+                fixed = float(json.loads(dt.attrs["priors"]).get("ceiling", np.nan))
+                ceiling = fixed if np.isfinite(fixed) else None
+    return (None if chance is None else float(chance)), (1.0 if ceiling is None else ceiling)
+
+
+def _unit_coords(dt: xr.DataTree, unit_labels: list[str], da: xr.DataArray) -> pd.DataFrame:
+    """Run, step, log compute and extrapolation per unit, from the variable or the design."""
+    n = len(unit_labels)
+    design = dt["design"].to_dataset() if "design" in dt.children else None
+    if design is not None and "unit" in design.dims:
+        design = design.assign_coords(unit=[str(u) for u in design["unit"].values])
+        design = design.reindex(unit=unit_labels)
+
+    def column(name: str, default: Any) -> np.ndarray:
+        if name in da["unit"].coords:
+            return np.asarray(da["unit"].coords[name].values)
+        if design is not None and name in design.variables and design[name].dims == ("unit",):
+            return np.asarray(design[name].values)
+        return np.full(n, default)
+
+    flops = column("flops", np.nan).astype(float)
+    if not np.isfinite(flops).any() and design is not None and "x" in design:
+        # the design stores standardized log10 compute; undo the standardization
+        x = np.asarray(design["x"].values, dtype=float)
+        log10 = x * design.attrs.get("compute_scale", np.nan) + design.attrs.get(
+            "compute_center", np.nan
+        )
+        flops = 10.0**log10
+    return pd.DataFrame(
+        {
+            "run": [str(r) for r in column("run", "all units")],
+            "step": column("step", np.nan).astype(float),
+            "flops": flops,
+            "extrapolation": column("extrapolation", False).astype(bool),
+        },
+        index=pd.Index(unit_labels, name="unit"),
+    )
+
+
+def _observed_target(dt: xr.DataTree, unit_labels: list[str]) -> np.ndarray:
+    """Observed target fraction per unit (mean over replicates); NaN where unknown.
+
+    The observed variable is matched to units by a unit-labelled dimension, or by a
+    ``target_unit`` index in the design, or (one replicate per unit) by the design's
+    ``has_target`` order. Counts (Binomial likelihood) are not fractions and are skipped.
+    """
+    observed = np.full(len(unit_labels), np.nan)
+    if "observed_data" not in dt.children:
+        return observed
+    obs_ds = dt["observed_data"].to_dataset()
+    name = "target_obs" if "target_obs" in obs_ds.data_vars else None
+    if name is None or obs_ds[name].ndim != 1:
+        return observed
+    values = np.asarray(obs_ds[name].values, dtype=float)
+    if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1):
+        return observed  # counts, not fractions
+    dim = obs_ds[name].dims[0]
+    labels = [str(v) for v in obs_ds[name][dim].values]
+    index = pd.Index(unit_labels)
+    if set(labels) <= set(unit_labels):
+        positions = index.get_indexer(labels)
+    elif "design" in dt.children and "target_unit" in dt["design"].data_vars:
+        positions = np.asarray(dt["design"]["target_unit"].values, dtype=int)
+    elif "design" in dt.children and "has_target" in dt["design"].data_vars:
+        design = dt["design"].to_dataset()
+        has = np.asarray(design["has_target"].values, dtype=bool)
+        if has.sum() != values.size:
+            return observed  # several replicates per unit: the order is ambiguous
+        names = np.asarray([str(u) for u in design["unit"].values])[has]
+        positions = index.get_indexer(names)
+    else:
+        return observed
+    sums = pd.Series(values).groupby(positions).mean()
+    keep = sums.index >= 0
+    observed[sums.index[keep]] = sums.to_numpy()[keep]
+    return observed
+
+
 def _from_forecaster(forecaster: Any, table: Any, *, prob: float, n_samples: int, seed: int):
     from bayesproxy.plots._common import as_datatree
 
-    table = table if table is not None else _fitted_table(forecaster)
+    try:
+        dt = as_datatree(forecaster)
+    except PlotInputError:  # a non-Bayesian forecaster: no posterior
+        dt = None
+    if table is None:
+        with contextlib.suppress(PlotInputError):
+            table = _fitted_table(forecaster)
+    if table is None:
+        if dt is None:
+            _fitted_table(forecaster)  # raises, saying to pass table=
+        return _fitted_units(forecaster, dt, prob=prob, n_samples=n_samples, seed=seed)
     target = getattr(forecaster, "target", None) or table.dataset.attrs.get("target", "")
     ds = table.dataset
     if target not in ds["task"].values:
@@ -92,14 +193,34 @@ def _from_forecaster(forecaster: Any, table: Any, *, prob: float, n_samples: int
         index=pd.Index([str(u) for u in ds["unit"].values], name="unit"),
     )
     units["extrapolation"] = extrapolation.reindex(units.index).fillna(False).astype(bool)
-    chance = float(ds["chance"].sel(task=target)) if "chance" in ds.coords else 0.0
-    try:
-        dt = as_datatree(forecaster)
-    except PlotInputError:  # a non-Bayesian forecaster: no posterior ceiling
-        dt = None
-    ceiling = _posterior_scalar(dt, _CEILING_VARS)
+    chance = float(ds["chance"].sel(task=target)) if "chance" in ds.coords else None
+    fit_chance, ceiling = _chance_and_ceiling(dt)
+    chance = chance if chance is not None else (fit_chance or 0.0)
     samples = samples.assign_coords(unit=[str(u) for u in samples["unit"].values])
-    return _FanInputs(samples, units, chance, 1.0 if ceiling is None else ceiling, target)
+    return _FanInputs(samples, units, chance, ceiling, target)
+
+
+def _fitted_units(forecaster: Any, dt: xr.DataTree, *, prob: float, n_samples: int, seed: int):
+    """Fan the fitted units: posterior for observed ones, forecasts for the others."""
+    inputs = _from_datatree(dt, var_name="target_p")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(
+        inputs.samples.sizes["sample"],
+        size=n_samples,
+        replace=n_samples > inputs.samples.sizes["sample"],
+    )
+    samples = inputs.samples.isel(sample=pick).drop_vars("sample", errors="ignore")
+    missing = forecaster.predictive_samples(n_samples=n_samples, random_seed=seed)
+    units = inputs.units.copy()
+    if missing is not None and missing.sizes.get("unit", 0):
+        labels = [str(u) for u in missing["unit"].values]
+        values = samples.values.copy()
+        values[units.index.get_indexer(labels)] = np.asarray(missing.values, dtype=float)
+        samples = samples.copy(data=values)
+        flags = forecaster.forecast(prob=prob).set_index("unit")["extrapolation"]
+        flags.index = flags.index.astype(str)
+        units.loc[flags.index, "extrapolation"] = flags.astype(bool).to_numpy()
+    return _FanInputs(samples, units, inputs.chance, inputs.ceiling, inputs.target)
 
 
 def _from_datatree(dt: xr.DataTree, *, var_name: str) -> _FanInputs:
@@ -118,41 +239,10 @@ def _from_datatree(dt: xr.DataTree, *, var_name: str) -> _FanInputs:
     samples = samples.drop_vars([c for c in samples.coords if c not in ("unit",)]).assign_coords(
         unit=unit_labels
     )
-    n = len(unit_labels)
-
-    def coord(name: str, default: Any) -> np.ndarray:
-        if name in da["unit"].coords:
-            return np.asarray(da["unit"].coords[name].values)
-        return np.full(n, default)
-
-    observed = np.full(n, np.nan)
-    if "observed_data" in dt.children:
-        obs_ds = dt["observed_data"].to_dataset()
-        for name in obs_ds.data_vars:
-            obs = obs_ds[name]
-            if obs.ndim == 1:
-                labels = [str(v) for v in obs[obs.dims[0]].values]
-                if set(labels) <= set(unit_labels):
-                    pos = pd.Index(unit_labels).get_indexer(labels)
-                    observed[pos] = np.asarray(obs.values, dtype=float)
-                    break
-    units = pd.DataFrame(
-        {
-            "run": [str(r) for r in coord("run", "all units")],
-            "step": coord("step", np.nan).astype(float),
-            "flops": coord("flops", np.nan).astype(float),
-            "observed": observed,
-            "extrapolation": coord("extrapolation", False).astype(bool),
-        },
-        index=pd.Index(unit_labels, name="unit"),
-    )
-    chance = _posterior_scalar(dt, _CHANCE_VARS)
-    if chance is None:
-        chance = float(dt.attrs.get("target_chance", 0.0))
-    ceiling = _posterior_scalar(dt, _CEILING_VARS)
-    return _FanInputs(
-        samples, units, chance, 1.0 if ceiling is None else ceiling, str(dt.attrs.get("target", ""))
-    )
+    units = _unit_coords(dt, unit_labels, da)
+    units["observed"] = _observed_target(dt, unit_labels)
+    chance, ceiling = _chance_and_ceiling(dt)
+    return _FanInputs(samples, units, chance or 0.0, ceiling, str(dt.attrs.get("target", "")))
 
 
 def fan_data(

@@ -20,9 +20,11 @@ from bayesproxy.plots._common import PlotInputError, as_datatree, check_prob, fi
 
 __all__ = ["ASSUMPTIONS", "Figure", "ReportContent", "convergence_verdict", "gather"]
 
-#: Thresholds of the convergence verdict (Vehtari et al. 2021 recommendations).
+#: Thresholds of the convergence verdict (Vehtari et al. 2021), as the model's own gate:
+#: R-hat at most 1.01; bulk and tail ESS at least 400, or 100 per chain with fewer chains.
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
+ESS_MIN = 400
 
 #: The model's assumptions, stated in every report so readers can judge the forecasts.
 ASSUMPTIONS: tuple[str, ...] = (
@@ -120,19 +122,40 @@ def convergence_verdict(dt: xr.DataTree) -> tuple[bool, list[str], pd.DataFrame]
     if not worst <= RHAT_MAX:
         bad = table.loc[~(table["max_rhat"] <= RHAT_MAX), "variable"].tolist()
         reasons.append(f"R-hat up to {worst:.3f} (> {RHAT_MAX}) for {', '.join(bad)}")
-    need = ESS_PER_CHAIN_MIN * n_chains
+    need = min(ESS_MIN, ESS_PER_CHAIN_MIN * n_chains)
     low = table[(table["min_ess_bulk"] < need) | (table["min_ess_tail"] < need)]
     if len(low):
         smallest = float(low[["min_ess_bulk", "min_ess_tail"]].min().min())
         reasons.append(
-            f"effective sample size as low as {smallest:.0f} (< {need}, i.e. "
-            f"{ESS_PER_CHAIN_MIN} per chain) for {', '.join(low['variable'])}"
+            f"effective sample size as low as {smallest:.0f} (< {need}) for "
+            f"{', '.join(low['variable'])}"
         )
     if "sample_stats" in dt.children and "diverging" in dt["sample_stats"].data_vars:
         n_div = int(dt["sample_stats"]["diverging"].sum())
         if n_div:
             reasons.append(f"{n_div} divergent transitions")
     return not reasons, reasons, table
+
+
+def _verdict(forecaster: Any, dt: xr.DataTree) -> tuple[bool, list[str], pd.DataFrame]:
+    """Judge by the forecaster's own gate when it has one, else by convergence_verdict."""
+    if isinstance(forecaster, xr.DataTree) or not hasattr(forecaster, "diagnostics"):
+        return convergence_verdict(dt)
+    table = forecaster.diagnostics()
+    ok = bool(table.attrs.get("ok", bool(table["ok"].all())))
+    reasons = []
+    failing = table.index[~table["ok"].astype(bool)].tolist()
+    if failing:
+        reasons.append(
+            f"R-hat above {RHAT_MAX} or effective sample size too low for "
+            f"{', '.join(map(str, failing[:8]))}" + (" and more" if len(failing) > 8 else "")
+        )
+    if table.attrs.get("divergences"):
+        reasons.append(f"{table.attrs['divergences']} divergent transitions")
+    if not ok and not reasons:
+        reasons.append("the model's convergence gate failed")
+    shown = table.reset_index().rename(columns={"index": "variable"})
+    return ok, reasons, shown
 
 
 def _png(fig: Any) -> bytes:
@@ -203,6 +226,9 @@ def _data_summary(table: Any, dt: xr.DataTree, target: str) -> pd.DataFrame:
 
 
 def _weights(forecaster: Any, dt: xr.DataTree, prob: float) -> pd.DataFrame:
+    if not isinstance(forecaster, xr.DataTree) and hasattr(forecaster, "weights"):
+        frame = forecaster.weights(prob=prob)
+        return frame.sort_values("weight", key=np.abs, ascending=False).reset_index(drop=True)
     posterior = dt["posterior"].to_dataset()
     names = [v for v in ("alignment", "stability", "weight") if v in posterior.data_vars]
     if not names:
@@ -281,7 +307,7 @@ def gather(
         )
     target = str(getattr(forecaster, "target", "") or dt.attrs.get("target", ""))
     table = _fitted_table(forecaster)
-    converged, reasons, conv_table = convergence_verdict(dt)
+    converged, reasons, conv_table = _verdict(forecaster, dt)
     forecasts = _forecasts(forecaster, dt, prob)
     warnings_ = []
     if "extrapolation" in forecasts:
