@@ -29,8 +29,9 @@ def plot_backtest_comparison(
 ) -> Axes:
     """Draw a grouped bar chart of one metric: a group per split, a bar per method.
 
-    Bars show the fold-weighted mean (as in :meth:`BacktestResult.summary`); dots show the
-    individual folds when a split has several, so a few bad folds are visible.
+    Bars show the fold-weighted mean (as in :meth:`BacktestResult.summary`); open dots show
+    the individual folds when a split has several, so a few bad folds are visible. A metric
+    a method cannot report (e.g. coverage without predictive samples) is marked "n/a".
 
     Parameters
     ----------
@@ -89,7 +90,14 @@ def plot_backtest_comparison(
             folds = folds[np.isfinite(folds)]
             if len(folds) > 1:
                 ax.plot(
-                    np.full(len(folds), offset[i]), folds, "o", ms=2.5, color="black", alpha=0.5
+                    np.full(len(folds), offset[i]),
+                    folds,
+                    "o",
+                    ms=3,
+                    mfc="white",
+                    mec="black",
+                    mew=0.6,
+                    label="_folds",
                 )
             if not np.isfinite(heights[i]):  # say so rather than draw a zero bar
                 ax.text(offset[i], 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
@@ -103,7 +111,8 @@ def plot_backtest_comparison(
     ax.set_ylabel(f"{metric}{direction}")
     ax.set_xlabel("split")
     ax.set_title(f"Backtest of {result.target!r}: {metric} by method")
-    ax.legend(frameon=False, fontsize=8, ncols=min(len(methods) + 1, 4))
+    # outside the axes: the legend never hides a bar
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", color="0.85", linewidth=0.6)
     ax.set_axisbelow(True)
     return ax
