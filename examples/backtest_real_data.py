@@ -285,8 +285,13 @@ def _save(result: BacktestResult, setting: str, target: str) -> None:
 def markdown(summary: pd.DataFrame, *, title: str) -> str:
     """One Markdown table: rows method x split, averaged over the setting's targets."""
     cols = [c for c in SUMMARY_METRICS if c in summary]
-    per = summary.groupby(["split", "method"], sort=False)[cols].mean()
-    failed = summary.groupby(["split", "method"], sort=False)["failed_folds"].sum()
+    summary = summary.assign(
+        split=pd.Categorical(summary["split"], categories=list(dict.fromkeys(summary["split"]))),
+        method=pd.Categorical(summary["method"], categories=list(dict.fromkeys(summary["method"]))),
+    )
+    groups = summary.groupby(["split", "method"], observed=True)
+    per = groups[cols].mean()
+    failed = groups["failed_folds"].sum()
     n_targets = summary["target"].nunique()
     per = per.assign(failed_folds=failed)
     header = "| split | method | " + " | ".join(cols) + " | failed folds |"
@@ -322,10 +327,7 @@ def _run_one(setting: str, args: argparse.Namespace, methods: list[str], executo
             splits=[ComputeCutoff(flops=8.4e22), LeaveOneFamilyOut()],
             executor=executor,
         )
-        title = (
-            "ObsScaling: emergent BIG-bench and GSM8K-CoT (cutoff 8.4e22 FLOPs; "
-            "leave-one-family-out)"
-        )
+        title = TITLES[setting]
     elif setting == "olmo-mmlu":
         table = olmo_mmlu_table(args.data_dir, quick=args.quick)
         summary = run_setting(
@@ -338,7 +340,7 @@ def _run_one(setting: str, args: argparse.Namespace, methods: list[str], executo
             executor=executor,
             loss_tasks={"mmlu_mc": "mmlu_stem_bpb"},
         )
-        title = "OLMo-2 7B/13B: letter-format MMLU, early → late checkpoints within each run"
+        title = TITLES[setting]
     elif setting == "olmo-ladder":
         table = olmo_ladder_table(args.data_dir, quick=args.quick)
         summary = run_setting(
@@ -351,13 +353,32 @@ def _run_one(setting: str, args: argparse.Namespace, methods: list[str], executo
             executor=executor,
             loss_tasks={t: t.removesuffix("_rc") + "_bpb" for t in LADDER_TARGETS},
         )
-        title = "OLMo-2 ladder (190M–3.2B) → 7B / 13B checkpoints"
+        title = TITLES[setting]
     else:
         raise SystemExit(f"unknown setting {setting!r}: use obsscaling, olmo-mmlu, olmo-ladder")
     summary.to_csv(args.out / f"summary_{setting}.csv", index=False)
     section = markdown(summary, title=title)
     print(section, flush=True)
     return section
+
+
+TITLES = {
+    "obsscaling": "ObsScaling: emergent BIG-bench and GSM8K-CoT (cutoff 8.4e22 FLOPs; "
+    "leave-one-family-out)",
+    "olmo-mmlu": "OLMo-2 7B/13B: letter-format MMLU, early → late checkpoints within each run",
+    "olmo-ladder": "OLMo-2 ladder (190M–3.2B) → 7B / 13B checkpoints",
+}
+
+
+def render(out: Path, settings: list[str]) -> None:
+    """Write backtests.md from the summary CSVs of earlier runs."""
+    sections = []
+    for setting in settings:
+        path = out / f"summary_{setting}.csv"
+        if path.exists():
+            sections.append(markdown(pd.read_csv(path), title=TITLES[setting]))
+    (out / "backtests.md").write_text("\n".join(sections))
+    print("\n".join(sections))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -371,7 +392,15 @@ def main(argv: list[str] | None = None) -> None:
         "--quick", action="store_true", help="Fewer bootstrap refits, draws and checkpoints."
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="Rebuild backtests.md from the summary_*.csv files already in --out.",
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        render(args.out, [s.strip() for s in args.settings.split(",") if s.strip()])
+        return
 
     global _OUT
     _OUT = args.out
