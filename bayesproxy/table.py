@@ -116,7 +116,8 @@ class BenchmarkTable:
         from bayesproxy.io.long import long_to_dataset
 
         min_target_units = options.pop("min_target_units", DEFAULT_MIN_TARGET_UNITS)
-        return cls(long_to_dataset(df, **options), min_target_units=min_target_units)
+        dataset = long_to_dataset(df, min_target_units=min_target_units, **options)
+        return cls(dataset, min_target_units=min_target_units)
 
     @classmethod
     def from_wide(

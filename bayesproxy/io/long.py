@@ -34,6 +34,7 @@ from bayesproxy.chance import is_metric_name, resolve_chance
 from bayesproxy.errors import (
     DuplicateRowsError,
     EmptyTableError,
+    InsufficientTargetError,
     MissingColumnsError,
     MissingValuesError,
     NonNumericScoreError,
@@ -71,6 +72,7 @@ def long_to_dataset(
     replicate_columns: str | Sequence[str] | None = None,
     percent: PercentMode | Collection[str] = "auto",
     drop_constant: bool = False,
+    min_target_units: int = 0,
 ) -> xr.Dataset:
     """Validate a long DataFrame and shape it into a table dataset.
 
@@ -100,6 +102,9 @@ def long_to_dataset(
         in percent (divided by 100 without guessing).
     drop_constant : bool, default False
         Drop tasks with no variation instead of raising.
+    min_target_units : int, default 0
+        Least number of units the target must be observed on (checked before the
+        constant-task check, so a sparse target gets the error that explains it).
 
     Returns
     -------
@@ -217,6 +222,10 @@ def long_to_dataset(
         replicates=replicates,
         target=target or "",
     )
+    if target:
+        n_obs = int(np.isfinite(cubes["score"][:, tasks.index(target), :]).any(axis=1).sum())
+        if n_obs < min_target_units:
+            raise InsufficientTargetError(target, n_obs, min_target_units)
     return check_constant(ds, drop=drop_constant)
 
 
