@@ -1,0 +1,158 @@
+"""The convergence gate run after every fit: R-hat, bulk / tail ESS and divergences.
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> rng = np.random.default_rng(0)
+>>> post = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(4, 500)))})
+>>> stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((4, 500), bool))})
+>>> dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+>>> report = check_convergence(dt, var_names=["x"])
+>>> report.ok
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesproxy.errors import ConvergenceError, ConvergenceWarning
+
+__all__ = ["RHAT_MAX", "ConvergenceReport", "check_convergence", "enforce", "ess_floor"]
+
+#: Largest acceptable rank-normalised split R-hat.
+RHAT_MAX = 1.01
+
+
+def ess_floor(n_chains: int) -> float:
+    """Smallest acceptable bulk / tail ESS: 400, or 100 per chain with fewer than 4 chains.
+
+    Examples
+    --------
+    >>> ess_floor(4), ess_floor(2)
+    (400.0, 200.0)
+    """
+    return float(min(400, 100 * n_chains))
+
+
+@dataclass(frozen=True)
+class ConvergenceReport:
+    """Per-variable diagnostics and the verdict of the gate."""
+
+    table: pd.DataFrame  # one row per variable: rhat, ess_bulk, ess_tail, ok
+    divergences: int
+    n_draws: int
+    ess_min: float
+
+    @property
+    def failing(self) -> list[str]:
+        """Variables over the R-hat limit or under the ESS floor."""
+        return self.table.index[~self.table["ok"]].tolist()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the fit passes the gate."""
+        return not self.failing and self.divergences == 0
+
+    def message(self) -> str:
+        """Describe what failed and how to fix it (empty when ok)."""
+        if self.ok:
+            return ""
+        parts = []
+        if self.failing:
+            worst = self.table.loc[self.failing]
+            shown = ", ".join(
+                f"{name} (R-hat {row.rhat:.3f}, ESS bulk {row.ess_bulk:.0f}, "
+                f"tail {row.ess_tail:.0f})"
+                for name, row in worst.head(5).iterrows()
+            )
+            more = f" and {len(self.failing) - 5} more" if len(self.failing) > 5 else ""
+            parts.append(
+                f"{len(self.failing)} variable(s) fail R-hat <= {RHAT_MAX} or ESS >= "
+                f"{self.ess_min:.0f}: {shown}{more}"
+            )
+        if self.divergences:
+            parts.append(f"{self.divergences} divergent transition(s) of {self.n_draws}")
+        return (
+            "MCMC did not converge: "
+            + "; ".join(parts)
+            + ".\nHint: fit again with more tuning (tune=2000), more draws, a higher "
+            "target_accept (0.95), or fewer factors (n_factors=1)."
+        )
+
+
+def check_convergence(dt: xr.DataTree, *, var_names: Sequence[str]) -> ConvergenceReport:
+    """Compute R-hat, bulk / tail ESS per variable (worst element) and count divergences.
+
+    Parameters
+    ----------
+    dt : xarray.DataTree
+        A fit with ``posterior`` and ``sample_stats`` groups.
+    var_names : sequence of str
+        The variables to check (the model's free parameters).
+
+    Returns
+    -------
+    ConvergenceReport
+    """
+    import arviz as az
+
+    post = dt["posterior"].to_dataset()[list(var_names)]
+    rhat = az.rhat(post)
+    ess_bulk = az.ess(post, method="bulk")
+    ess_tail = az.ess(post, method="tail")
+    rows = {}
+    for name in var_names:
+        r = np.asarray(rhat[name].values, float)
+        eb = np.asarray(ess_bulk[name].values, float)
+        et = np.asarray(ess_tail[name].values, float)
+        rows[name] = {
+            "rhat": float(np.nanmax(r)) if np.isfinite(r).any() else np.nan,
+            "ess_bulk": float(np.nanmin(eb)) if np.isfinite(eb).any() else np.nan,
+            "ess_tail": float(np.nanmin(et)) if np.isfinite(et).any() else np.nan,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    n_chains = int(post.sizes["chain"])
+    floor = ess_floor(n_chains)
+    table["ok"] = (
+        (table["rhat"].fillna(1.0) <= RHAT_MAX)
+        & (table["ess_bulk"].fillna(np.inf) >= floor)
+        & (table["ess_tail"].fillna(np.inf) >= floor)
+    )
+    table.index.name = "variable"
+    divergences = 0
+    if "sample_stats" in dt.children and "diverging" in dt["sample_stats"].dataset:
+        divergences = int(np.asarray(dt["sample_stats"]["diverging"].values).sum())
+    return ConvergenceReport(
+        table=table,
+        divergences=divergences,
+        n_draws=int(post.sizes["chain"] * post.sizes["draw"]),
+        ess_min=floor,
+    )
+
+
+def enforce(report: ConvergenceReport, *, strict: bool = False) -> None:
+    """Warn (or, with ``strict``, raise) when the report fails the gate.
+
+    Raises
+    ------
+    ConvergenceError
+        With ``strict=True`` on a failing report.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ok = ConvergenceReport(pd.DataFrame({"ok": [True]}), divergences=0, n_draws=1, ess_min=1)
+    >>> enforce(ok, strict=True)
+    """
+    if report.ok:
+        return
+    if strict:
+        raise ConvergenceError(report.message())
+    warnings.warn(report.message(), ConvergenceWarning, stacklevel=3)
