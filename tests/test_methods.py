@@ -274,3 +274,18 @@ def test_bad_input_fails_at_the_door(split):
         get_method(
             "pca-sigmoid", target="target", benchmarks=["good_a"], n_components=2, n_boot=0
         ).fit(train)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ensemble_recovers_the_simulators_alignment_and_stability(seed):
+    from scipy import stats
+
+    from bayesproxy import datasets
+
+    sim = datasets.simulate(random_seed=seed)
+    fit = get_method("weighted-ensemble", target=sim.table.target, n_boot=0).fit(sim.table)
+    proxies = [str(p) for p in sim.truth.stability["proxy"].values]
+    table = fit.weight_table().reindex(proxies)
+    # the estimates rank the proxies as the simulation's true alignment and stability do
+    assert stats.spearmanr(table["stability"], sim.truth.stability.values).statistic > 0.7
+    assert stats.spearmanr(table["correlation"], sim.truth.alignment.values).statistic > 0.7

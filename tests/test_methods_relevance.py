@@ -106,14 +106,19 @@ def test_robustness_from_replicates_and_from_stderr():
     rep_sd = pd.DataFrame({"steady": [0.02] * 3, "shaky": [0.1] * 3, "none": [np.nan] * 3})
     stderr = pd.DataFrame({"steady": [0.5] * 3, "shaky": [0.5] * 3, "none": [np.nan] * 3})
     table = robustness_scores(means, replicate_sd=rep_sd, stderr=stderr)
-    # between-unit SD of (0.2, 0.4, 0.6) is 0.2: 1 - 0.02 / 0.2 and 1 - 0.1 / 0.2
-    assert table.loc["steady", "robustness"] == pytest.approx(0.9)
-    assert table.loc["shaky", "robustness"] == pytest.approx(0.5)
+    # between-unit SD of (0.2, 0.4, 0.6) is 0.2: 1 - (0.02 / 0.2)^2 and 1 - (0.1 / 0.2)^2
+    assert table.loc["steady", "robustness"] == pytest.approx(0.99)
+    assert table.loc["shaky", "robustness"] == pytest.approx(0.75)
     assert table.loc["steady", "source"] == "replicates"
     assert np.isnan(table.loc["none", "robustness"])
     from_stderr = robustness_scores(means[["steady"]], stderr=pd.DataFrame({"steady": [0.05] * 3}))
-    assert from_stderr.loc["steady", "robustness"] == pytest.approx(0.75)
+    assert from_stderr.loc["steady", "robustness"] == pytest.approx(1 - 0.25**2)
     assert from_stderr.loc["steady", "source"] == "stderr"
+    uneven = robustness_scores(
+        means[["steady"]], replicate_sd=pd.DataFrame({"steady": [0.0, 0.1, 0.1]})
+    )
+    # mean within-unit variance (0 + 0.01 + 0.01) / 3 against between-unit variance 0.04
+    assert uneven.loc["steady", "robustness"] == pytest.approx(1 - (0.02 / 3) / 0.04)
 
 
 def test_sigmoid_link_recovers_its_parameters():

@@ -3,7 +3,7 @@
 1. Relevance of each candidate task: Pearson, Spearman and Kendall correlation of its
    performance differences with the target's across model pairs (all pairs, pairs within a
    run such as early/late checkpoints, or pairs the user lists).
-2. Robustness: replicate consistency, ``1 - within-unit SD / between-unit SD``.
+2. Robustness: replicate consistency, ``1 - within-unit var / between-unit var``.
 3. Selection: relevance and robustness above thresholds, then the ``top_k`` most relevant.
 4. Prediction: the relevance-weighted mean of the transformed (oriented, standardized)
    proxy scores, through a monotone bounded sigmoid link fitted to the target.

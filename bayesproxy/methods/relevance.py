@@ -4,8 +4,10 @@
 Kendall) between the candidate's performance *differences* and the target's performance
 differences across pairs of models. *Robustness* is how little the candidate moves across
 replicates (seeds / data variants) of one configuration compared with how much it varies
-between units: ``1 - mean within-unit SD / between-unit SD``, clipped to [0, 1]; the
-evaluation standard error stands in for the within-unit SD where there are no replicates.
+between units: the share of its variance not due to run-to-run noise,
+``1 - mean within-unit variance / between-unit variance``, clipped to [0, 1] (the
+*stability* of the Bayesian model); the evaluation standard error stands in for the
+within-unit SD where there are no replicates.
 
 Examples
 --------
@@ -184,7 +186,7 @@ def robustness_scores(
     replicate_sd: pd.DataFrame | None = None,
     stderr: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Replicate consistency per task: ``1 - mean within-unit SD / between-unit SD``.
+    """Replicate consistency per task: ``1 - mean within-unit var / between-unit var``.
 
     Parameters
     ----------
@@ -206,8 +208,8 @@ def robustness_scores(
     --------
     >>> means = pd.DataFrame({"t": [0.2, 0.4, 0.6]})
     >>> sd = pd.DataFrame({"t": [0.02, 0.02, 0.02]})
-    >>> robustness_scores(means, replicate_sd=sd)["robustness"].round(2).tolist()
-    [0.9]
+    >>> robustness_scores(means, replicate_sd=sd)["robustness"].round(3).tolist()
+    [0.99]
     """
     rows = {}
     for task in means.columns:
@@ -220,10 +222,10 @@ def robustness_scores(
                 continue
             values = frame[task].to_numpy(float)
             if np.isfinite(values).any():
-                within, source = float(np.nanmean(values)), label
+                within, source = float(np.sqrt(np.nanmean(values**2))), label
                 break
         if np.isfinite(within) and between > 0:
-            robust = float(np.clip(1.0 - within / between, 0.0, 1.0))
+            robust = float(np.clip(1.0 - (within / between) ** 2, 0.0, 1.0))
         elif np.isfinite(within):
             robust = 0.0  # no spread between units: nothing but noise
         else:

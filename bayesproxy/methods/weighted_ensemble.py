@@ -4,7 +4,7 @@ Each candidate proxy gets two properties on the training units:
 
 - *alignment*: the Spearman correlation of its (oriented) scores with the target's scores,
   floored at 0 (a proxy that moves against the target gets no weight);
-- *stability*: replicate consistency, ``1 - within-unit SD / between-unit SD`` (see
+- *stability*: replicate consistency, ``1 - within-unit var / between-unit var`` (see
   :func:`~bayesproxy.methods.relevance.robustness_scores`; 1 when unknown).
 
 Weights are ``alignment * stability`` normalized to one over the proxies with alignment at
