@@ -89,6 +89,12 @@ def wide_to_long(
         raise MissingColumnsError(missing, available=df.columns)
     if not task_cols:
         raise EmptyTableError("the wide table has no task columns")
+    clash = [c for c in (*ids, *task_cols) if c in ("task", "score")]
+    if clash:
+        raise TableError(
+            f"a wide table cannot have columns named {clash}: they are the long form's "
+            "columns.\nHint: read it with format='long', or rename those columns."
+        )
     # object dtype: a task column of text must reach the numeric check, not melt's casting
     values = df[task_cols].astype(object)
     long = pd.concat([df[ids], values], axis=1).melt(
