@@ -14,6 +14,9 @@ True
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from bayesproxy.methods.base import (
     FORECAST_COLUMNS,
     Forecaster,
@@ -27,7 +30,18 @@ from bayesproxy.methods.base import (
     range_distance,
 )
 
+# forecaster classes, importable from here without importing every method module up front
+_CLASSES: dict[str, str] = {
+    "ComputeSigmoidForecaster": "bayesproxy.methods.compute_sigmoid",
+    "LossAccuracyForecaster": "bayesproxy.methods.loss_accuracy",
+    "MeanProxySigmoidForecaster": "bayesproxy.methods.mean_proxy",
+    "PCASigmoidForecaster": "bayesproxy.methods.pca_sigmoid",
+    "ProxySelectionForecaster": "bayesproxy.methods.proxy_selection",
+    "WeightedEnsembleForecaster": "bayesproxy.methods.weighted_ensemble",
+}
+
 __all__ = [
+    *sorted(_CLASSES),
     "FORECAST_COLUMNS",
     "Forecaster",
     "MethodInputError",
@@ -39,3 +53,9 @@ __all__ = [
     "make_forecast_frame",
     "range_distance",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        return getattr(importlib.import_module(_CLASSES[name]), name)
+    raise AttributeError(f"module 'bayesproxy.methods' has no attribute {name!r}")

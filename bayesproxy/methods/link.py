@@ -48,8 +48,9 @@ class SigmoidLink:
 
     Examples
     --------
-    >>> SigmoidLink(a=0.0, b=1.0, chance=0.0, ceiling=1.0, x_min=-1, x_max=1, rmse=0.0)(0.0)
-    array(0.5)
+    >>> link = SigmoidLink(a=0.0, b=1.0, chance=0.0, ceiling=1.0, x_min=-1, x_max=1, rmse=0.0)
+    >>> float(link(0.0))
+    0.5
     """
 
     a: float
@@ -137,8 +138,8 @@ def fit_sigmoid_link(
     >>> rng = np.random.default_rng(1)
     >>> x = rng.uniform(-2, 2, 60)
     >>> y = 1 / (1 + np.exp(-3 * x)) + rng.normal(0, 0.02, 60)
-    >>> round(float(fit_sigmoid_link(x, y).b), 1)
-    3.0
+    >>> bool(abs(fit_sigmoid_link(x, y).b - 3.0) < 0.2)
+    True
     """
     x = np.asarray(x, dtype=float)
     vector = x.ndim == 1
