@@ -13,6 +13,8 @@ from bayesproxy.plots._common import PlotInputError
 __all__ = ["plot_relevance_heatmap"]
 
 _TASK_COLUMNS: tuple[str, ...] = ("task", "proxy", "candidate")
+#: Shown by default when present: the proxy-task method's relevance and robustness.
+DEFAULT_COLUMNS: tuple[str, ...] = ("pearson", "spearman", "kendall", "robustness")
 
 
 def _as_matrix(source: Any, columns: Sequence[str] | None) -> pd.DataFrame:
@@ -26,6 +28,8 @@ def _as_matrix(source: Any, columns: Sequence[str] | None) -> pd.DataFrame:
     task_col = next((c for c in _TASK_COLUMNS if c in frame.columns), None)
     if task_col is not None:
         frame = frame.set_index(task_col)
+    if columns is None and any(c in frame.columns for c in DEFAULT_COLUMNS):
+        columns = [c for c in DEFAULT_COLUMNS if c in frame.columns]
     if columns is None:
         numeric = frame.select_dtypes(include=[np.number, "bool"]).columns
         columns = [str(c) for c in numeric]
@@ -67,7 +71,8 @@ def plot_relevance_heatmap(
         A frame with one row per task (a ``task`` column or index), or an object with a
         ``relevance_table()`` method.
     columns : sequence of str, optional
-        Columns to show; default: every numeric column.
+        Columns to show; default: ``pearson, spearman, kendall, robustness`` where present,
+        else every numeric column.
     sort_by : str, optional
         Sort rows by this column, descending; default: the first column.
     annotate : bool, default True

@@ -33,6 +33,7 @@ def build_report(
     forecaster: Any,
     *,
     path: str | os.PathLike[str],
+    table: Any = None,
     format: Literal["html", "markdown"] | None = None,
     ci_prob: float = 0.9,
     title: str | None = None,
@@ -54,6 +55,9 @@ def build_report(
         posterior of ``target_p``).
     path : path-like
         Where to write; its folder must exist.
+    table : BenchmarkTable, optional
+        The table the fit was made on: adds its summary and the observed target scores
+        to the fan chart.
     format : {"html", "markdown"}, optional
         Default: from the suffix of ``path`` (``.html``/``.htm`` or ``.md``/``.markdown``).
     ci_prob : float, default 0.9
@@ -93,7 +97,7 @@ def build_report(
             f"the folder {str(path.parent)!r} does not exist.\n"
             "Hint: create it first, or write the report elsewhere."
         )
-    content = gather(forecaster, ci_prob=ci_prob, title=title)
+    content = gather(forecaster, table=table, ci_prob=ci_prob, title=title)
     if format == "html":
         _atomic_write(path, render_html(content).encode("utf-8"))
         return path

@@ -272,13 +272,20 @@ def _forecasts(forecaster: Any, dt: xr.DataTree, prob: float) -> pd.DataFrame:
 
 
 def gather(
-    forecaster: Any, *, ci_prob: float = 0.9, title: str | None = None, figures: bool = True
+    forecaster: Any,
+    *,
+    table: Any = None,
+    ci_prob: float = 0.9,
+    title: str | None = None,
+    figures: bool = True,
 ) -> ReportContent:
     """Collect the content of a report on a fitted forecaster (or its DataTree).
 
     Parameters
     ----------
     forecaster : ProxyForecaster or xarray.DataTree
+    table : BenchmarkTable, optional
+        The table the fit was made on: adds its summary and the observed target scores.
     ci_prob : float, default 0.9
         Probability of every interval in the report.
     title : str, optional
@@ -306,7 +313,7 @@ def gather(
             "Hint: fit the model first (ProxyForecaster(...).fit(table)) and save it."
         )
     target = str(getattr(forecaster, "target", "") or dt.attrs.get("target", ""))
-    table = _fitted_table(forecaster)
+    table = table if table is not None else _fitted_table(forecaster)
     converged, reasons, conv_table = _verdict(forecaster, dt)
     forecasts = _forecasts(forecaster, dt, prob)
     warnings_ = []
@@ -328,7 +335,6 @@ def gather(
             provenance["sampler"] = json.dumps(json.loads(provenance["sampler"]))
     figs: list[Figure] = []
     if figures:
-        fan_source = forecaster if table is not None else dt
         figs = [
             _figure("weights", "Proxy weights", lambda: plots.plot_weights(dt, ci_prob=prob)),
             _figure(
@@ -339,7 +345,7 @@ def gather(
             _figure(
                 "forecast_fan",
                 "Forecast fan",
-                lambda: _fan(plots, fan_source, prob),
+                lambda: _fan(plots, forecaster, table, prob),
             ),
             _figure("ppc", "Posterior predictive check", lambda: plots.plot_ppc(dt)),
             _figure("loo_pit", "LOO-PIT calibration", lambda: plots.plot_loo_pit(dt, ci_prob=prob)),
@@ -363,9 +369,10 @@ def gather(
     )
 
 
-def _fan(plots: Any, source: Any, prob: float) -> Any:
+def _fan(plots: Any, source: Any, table: Any, prob: float) -> Any:
     """Fan against compute when the units have it, else against the training step."""
+    kwargs = {} if isinstance(source, xr.DataTree) else {"table": table}
     try:
-        return plots.plot_forecast_fan(source, x="flops", ci_prob=prob)
+        return plots.plot_forecast_fan(source, x="flops", ci_prob=prob, **kwargs)
     except PlotInputError:
-        return plots.plot_forecast_fan(source, x="step", ci_prob=prob)
+        return plots.plot_forecast_fan(source, x="step", ci_prob=prob, **kwargs)
