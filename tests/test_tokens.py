@@ -283,6 +283,21 @@ def test_torch_tensors_match_numpy():
     assert_same(got, want16, rtol=1e-5)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(token_problems(), st.sampled_from([1, 64, 2**20]), st.sampled_from(["float64", "bfloat16"]))
+def test_torch_matches_reference(problem, chunk_bytes, dtype):
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (tokens)")
+    logits, ids, mask = problem
+    # float CPU tensors are scored through a NumPy view; bfloat16 ones (exact on this grid)
+    # by the torch kernels, in float32
+    tensor = torch.tensor(logits).to(getattr(torch, dtype))
+    got = token_statistics(
+        tensor, torch.tensor(ids), mask=torch.tensor(mask), chunk_bytes=chunk_bytes
+    )
+    rtol = 1e-9 if dtype == "float64" else 1e-5
+    assert_same(got, reference_statistics(logits, ids, mask), rtol=rtol)
+
+
 def test_torch_on_gpu_matches_numpy():
     torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (tokens)")
     if not torch.cuda.is_available():

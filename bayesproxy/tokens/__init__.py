@@ -35,6 +35,7 @@ from bayesproxy.tokens.aggregate import (
 from bayesproxy.tokens.errors import PairsFileError, TokenInputError
 from bayesproxy.tokens.statistics import (
     DEFAULT_CHUNK_BYTES,
+    DEVICE_CHUNK_BYTES,
     HIGHER_IS_BETTER,
     STATISTICS,
     TOP_K,
@@ -43,6 +44,7 @@ from bayesproxy.tokens.statistics import (
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "DEVICE_CHUNK_BYTES",
     "ENTROPY_FLOOR",
     "HIGHER_IS_BETTER",
     "STATISTICS",

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bayesproxy.tokens.aggregate import WEIGHTINGS, task_scores
 from bayesproxy.tokens.errors import PairsFileError, TokenInputError
-from bayesproxy.tokens.statistics import DEFAULT_CHUNK_BYTES, STATISTICS, token_statistics
+from bayesproxy.tokens.statistics import STATISTICS, token_statistics
 
 __all__ = ["ExpertPair", "ScoredCorpus", "read_pairs", "score_pairs", "token_metric_rows"]
 
@@ -132,7 +132,7 @@ def score_pairs(
     batch_size: int = 8,
     last_n: int = 1000,
     max_length: int | None = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> ScoredCorpus:
     """Teacher-force a causal LM over expert solutions and keep per-token statistics.
 

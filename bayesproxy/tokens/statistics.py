@@ -20,6 +20,7 @@ from bayesproxy.tokens.errors import TokenInputError, format_positions
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "DEVICE_CHUNK_BYTES",
     "HIGHER_IS_BETTER",
     "STATISTICS",
     "TOP_K",
@@ -47,8 +48,10 @@ HIGHER_IS_BETTER = {
     "wrong_confidence": False,
 }
 # bytes of one chunk of logits in the compute dtype; peak working memory is about three
-# times this (the chunk, its exponentials, one boolean comparison), whatever the input size
-DEFAULT_CHUNK_BYTES = 32 * 2**20
+# times this (the chunk, its exponentials, one boolean comparison), whatever the input size.
+# On the host a cache-sized chunk is fastest; accelerators want large launches.
+DEFAULT_CHUNK_BYTES = 4 * 2**20
+DEVICE_CHUNK_BYTES = 256 * 2**20
 
 
 def _is_torch_tensor(x: object) -> bool:
@@ -121,13 +124,46 @@ def _validate(
     return lead, vocab, ids, keep
 
 
-def _chunks(n: int, rows_per_chunk: int) -> Iterator[slice]:
-    for start in range(0, n, rows_per_chunk):
-        yield slice(start, min(start + rows_per_chunk, n))
+def _pieces(positions: np.ndarray, lead: tuple[int, ...], rows: int) -> Iterator[tuple]:
+    """Split scored positions into chunks of at most ``rows`` logits rows.
+
+    Yields ``(part, index)``: ``part`` slices ``positions``; ``index`` selects the chunk's
+    rows from the logits, as plain slicing (a view, no copy) when the chunk is a run of
+    consecutive tokens of one instance, and as advanced indexing (a chunk-sized copy)
+    otherwise. Masks that hide a prompt and padding leave long runs, so views dominate.
+    """
+    n_tok = lead[-1]
+    instance, token = np.divmod(positions, n_tok)
+    # a new run starts where the instance changes or a token is skipped
+    breaks = np.flatnonzero((np.diff(instance) != 0) | (np.diff(token) != 1)) + 1
+    run_starts = np.concatenate([[0], breaks])
+    run_ends = np.concatenate([breaks, [positions.size]])
+    pending: list[slice] = []
+    pending_rows = 0
+
+    def flush() -> tuple:
+        part = slice(pending[0].start, pending[-1].stop)
+        if len(pending) == 1:
+            head = np.unravel_index(instance[part.start], lead[:-1]) if lead[:-1] else ()
+            view = (*(int(i) for i in head), slice(token[part.start], token[part.stop - 1] + 1))
+            return part, view
+        return part, np.unravel_index(positions[part], lead)
+
+    for run_start, run_end in zip(run_starts, run_ends, strict=True):
+        for begin in range(int(run_start), int(run_end), rows):
+            piece = slice(begin, min(begin + rows, int(run_end)))
+            size = piece.stop - piece.start
+            if pending and pending_rows + size > rows:
+                yield flush()
+                pending, pending_rows = [], 0
+            pending.append(piece)
+            pending_rows += size
+    if pending:
+        yield flush()
 
 
 def _numpy_chunk(x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Statistics of one chunk; ``x`` is a fresh copy this function may overwrite."""
+    """Raw numbers of one chunk; ``x`` is a fresh copy this function may overwrite."""
     rows = np.arange(x.shape[0])
     x_expert = x[rows, ids]
     x_max = x.max(axis=1)
@@ -135,54 +171,65 @@ def _numpy_chunk(x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, ...]:
     # ties created by rounding probabilities
     rank = 1 + np.count_nonzero(x > x_expert[:, None], axis=1)
     np.subtract(x, x_max[:, None], out=x)
-    # -inf logits (masked vocabulary) -> the most negative float, so 0 * z stays 0
-    np.maximum(x, np.finfo(x.dtype).min, out=x)
     ex = np.exp(x)
     total = ex.sum(axis=1)
     log_total = np.log(total)
     np.multiply(ex, x, out=ex)
     mean_z = ex.sum(axis=1) / total
-    return x_max, x_expert - x_max, log_total, mean_z, rank
+    holes = np.isnan(mean_z)
+    if holes.any():
+        # 0 * -inf at -inf logits (tokens the model cannot emit; or a bad row, reported
+        # later): recompute those rows counting such terms as 0
+        z = np.maximum(x[holes], np.finfo(x.dtype).min)
+        mean_z[holes] = (np.exp(z) * z).sum(axis=1) / total[holes]
+    # log p(top) = -log_total; sum p log p = E[z] - log_total
+    return -log_total, x_expert - x_max - log_total, mean_z - log_total, rank
 
 
-def _torch_chunk(x: Any, ids: Any) -> tuple[np.ndarray, ...]:
+def _torch_chunk(x: Any, ids: Any) -> np.ndarray:
+    """Raw numbers of one chunk on the tensor's device; ``x`` is never modified."""
     torch = sys.modules["torch"]
-    x_expert = x.gather(1, ids[:, None])[:, 0]
-    x_max = x.amax(dim=1)
-    rank = 1 + (x > x_expert[:, None]).sum(dim=1)
-    x.sub_(x_max[:, None]).clamp_(min=torch.finfo(x.dtype).min)
-    ex = torch.exp(x)
-    total = ex.sum(dim=1)
-    log_total = torch.log(total)
-    mean_z = ex.mul_(x).sum(dim=1) / total
-    out = torch.stack([x_max, x_expert - x_max, log_total, mean_z, rank.to(x.dtype)])
-    x_max, z_expert, log_total, mean_z, rank = out.double().cpu().numpy()
-    return x_max, z_expert, log_total, mean_z, rank
+    logp = torch.log_softmax(x, dim=1)
+    lp_expert = logp.gather(1, ids[:, None])[:, 0]
+    x_expert = x.gather(1, ids[:, None])
+    rank = 1 + (x > x_expert).sum(dim=1, dtype=torch.int32)
+    p = torch.exp(logp)
+    p_log_p = torch.linalg.vecdot(p, logp)
+    holes = torch.isnan(p_log_p)
+    if bool(holes.any()):
+        # 0 * log 0 at -inf logits (or a bad row, reported later): count those terms as 0
+        fix = logp[holes].clamp(min=torch.finfo(logp.dtype).min)
+        p_log_p[holes] = (p[holes] * fix).sum(dim=1)
+    out = torch.stack([logp.amax(dim=1), lp_expert, p_log_p, rank.to(logp.dtype)])
+    return out.double().cpu().numpy()
 
 
 def _row_statistics(
     logits: Any, positions: np.ndarray, ids: np.ndarray, lead: tuple[int, ...], chunk_bytes: int
 ) -> np.ndarray:
-    """Raw per-token numbers (max, z_expert, log-sum-exp, E[z], rank) for ``positions``."""
+    """Raw per-token numbers (log p top, log p expert, sum p log p, rank) at ``positions``."""
     vocab = int(logits.shape[-1])
-    raw = np.empty((5, positions.size), dtype=np.float64)
+    raw = np.empty((4, positions.size), dtype=np.float64)
     if _is_torch_tensor(logits):
         torch = sys.modules["torch"]
+        host_dtypes = (torch.float16, torch.float32, torch.float64)
+        if logits.device.type == "cpu" and logits.dtype in host_dtypes:
+            # a CPU tensor shares its memory with a NumPy view (no copy), and NumPy on
+            # cache-sized chunks beats torch's kernels on the host
+            return _row_statistics(logits.detach().numpy(), positions, ids, lead, chunk_bytes)
+    if _is_torch_tensor(logits):
         device = logits.device
         compute = logits.dtype if logits.dtype == torch.float64 else torch.float32
         itemsize = 8 if compute == torch.float64 else 4
         step = max(1, chunk_bytes // (vocab * itemsize))
         with torch.inference_mode():
             source = logits.detach()
-            for part in _chunks(positions.size, step):
-                index = tuple(
-                    torch.as_tensor(i, device=device)
-                    for i in np.unravel_index(positions[part], lead)
-                )
-                # advanced indexing copies just this chunk, on the tensor's device
+            for part, index in _pieces(positions, lead, step):
+                if not isinstance(index[-1], slice):
+                    index = tuple(torch.as_tensor(i, device=device) for i in index)
                 x = source[index].to(compute)
                 chunk_ids = torch.as_tensor(ids[part], device=device)
-                raw[:, part] = np.stack(_torch_chunk(x, chunk_ids))
+                raw[:, part] = _torch_chunk(x, chunk_ids)
         return raw
     array = np.asarray(logits)
     if not np.issubdtype(array.dtype, np.floating):
@@ -192,10 +239,9 @@ def _row_statistics(
         )
     compute = np.float64 if array.dtype == np.float64 else np.float32
     step = max(1, chunk_bytes // (vocab * np.dtype(compute).itemsize))
-    for part in _chunks(positions.size, step):
-        index = np.unravel_index(positions[part], lead)
-        # fancy indexing copies only this chunk (a fresh array the chunk code may overwrite)
-        x = np.asarray(array[index], dtype=compute)
+    for part, index in _pieces(positions, lead, step):
+        # a chunk-sized working copy the chunk code may overwrite (never the caller's array)
+        x = np.array(array[index], dtype=compute)
         # NaN / inf rows are reported after the pass, by position, not as warnings here
         with np.errstate(all="ignore"):
             raw[:, part] = np.stack(_numpy_chunk(x, ids[part]))
@@ -207,7 +253,7 @@ def token_statistics(
     expert_ids: Any,
     *,
     mask: Any = None,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-token statistics of the next-token distribution at the expert's tokens.
 
@@ -223,10 +269,11 @@ def token_statistics(
     mask : array_like of bool, shape (..., tokens), optional
         True where a token is scored; False for padding, prompt tokens and the like (their
         ids are not checked and their statistics are NaN). Default: every token.
-    chunk_bytes : int, default 32 MiB
+    chunk_bytes : int, optional
         Size of the block of logits rows processed at once (in the compute dtype); the
         working memory is about three times this, independent of sequence length and
-        vocabulary size (at least one row is processed at a time).
+        vocabulary size (at least one row is processed at a time). Default: 4 MiB on the
+        host (cache-sized), 256 MiB for tensors on an accelerator.
 
     Returns
     -------
@@ -261,18 +308,21 @@ def token_statistics(
     >>> np.round(stats["margin"], 3), stats["wrong_confidence"].round(3)
     (array([0. , 0.4]), array([nan, 0.6]))
     """
+    if chunk_bytes is None:
+        on_device = _is_torch_tensor(logits) and logits.device.type != "cpu"
+        chunk_bytes = DEVICE_CHUNK_BYTES if on_device else DEFAULT_CHUNK_BYTES
     if int(chunk_bytes) < 1:
         raise TokenInputError(
             f"chunk_bytes must be positive; got {chunk_bytes}.",
-            "use the default (32 MiB) or a few MiB to hundreds of MiB.",
+            "leave it at None (the default) or pass a few MiB to hundreds of MiB.",
         )
     lead, vocab, ids, keep = _validate(logits, expert_ids, mask)
     positions = np.flatnonzero(keep)
     flat_ids = ids.reshape(-1)[positions]
-    x_max, z_expert, log_total, mean_z, rank = _row_statistics(
+    lp_top, lp_expert, p_log_p, rank = _row_statistics(
         logits, positions, flat_ids, lead, int(chunk_bytes)
     )
-    bad = ~np.isfinite(x_max)
+    bad = ~np.isfinite(lp_top)
     if bad.any():
         where = np.argwhere(keep)[bad]
         raise TokenInputError(
@@ -281,10 +331,10 @@ def token_statistics(
             "those positions.",
         )
     with np.errstate(over="ignore", divide="ignore"):
-        cross_entropy = log_total - z_expert  # +inf where the expert token has p = 0
-        p_expert = np.exp(-cross_entropy)
-        p_top = np.exp(-log_total)  # the top logit has z = 0
-        entropy = np.clip((log_total - mean_z) / math.log(vocab), 0.0, 1.0)
+        cross_entropy = -lp_expert  # +inf where the expert token has p = 0
+        p_expert = np.exp(lp_expert)
+        p_top = np.exp(lp_top)
+        entropy = np.clip(-p_log_p / math.log(vocab), 0.0, 1.0)
         values = {
             "cross_entropy": cross_entropy,
             **{f"top{k}": (rank <= k).astype(np.float64) for k in TOP_K},
