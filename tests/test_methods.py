@@ -289,3 +289,11 @@ def test_ensemble_recovers_the_simulators_alignment_and_stability(seed):
     # the estimates rank the proxies as the simulation's true alignment and stability do
     assert stats.spearmanr(table["stability"], sim.truth.stability.values).statistic > 0.7
     assert stats.spearmanr(table["correlation"], sim.truth.alignment.values).statistic > 0.7
+
+
+def test_unit_without_any_proxy_gets_nan_not_a_warning(fits, split):
+    ds = split[1].dataset.copy(deep=True)
+    ds["score"].loc[{"unit": "m05", "task": ["good_a", "good_b", "shaky", "noise", "bpb"]}] = np.nan
+    frame = fits["proxy-selection"].forecast(BenchmarkTable(ds), threshold=0.5).set_index("unit")
+    assert np.isnan(frame.loc["m05", ["mean", "lower", "upper", "p_above"]].astype(float)).all()
+    assert frame.drop(index="m05")["mean"].notna().all()

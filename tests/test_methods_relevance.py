@@ -216,3 +216,17 @@ def test_registry_names_and_lazy_bayes():
         assert isinstance(forecaster, Forecaster)
     with pytest.raises(UnknownMethodError, match="did you mean 'pca-sigmoid'"):
         get_method("pca-sigmod")
+
+
+def test_forecast_frame_unit_without_usable_draws_is_nan():
+    samples = np.vstack([np.linspace(0, 1, 11), np.full(11, np.nan)])
+    frame = make_forecast_frame(
+        ["a", "b"],
+        model=["a", "b"],
+        step=[np.nan] * 2,
+        mean=np.array([0.5, np.nan]),
+        samples=samples,
+        threshold=0.5,
+    )
+    assert frame.loc[0, "p_above"] == pytest.approx(5 / 11)
+    assert np.isnan(frame.loc[1, ["median", "lower", "upper", "p_above"]].astype(float)).all()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
@@ -254,11 +255,20 @@ def make_forecast_frame(
     else:
         samples = np.asarray(samples, dtype=float).reshape(n, -1)
         alpha = (1.0 - prob) / 2.0
-        with np.errstate(all="ignore"):
-            median = np.nanmedian(samples, axis=1) if samples.size else nan
+        # a unit with no usable input (e.g. none of its proxies evaluated) has all-NaN
+        # draws: its summaries are NaN, not a warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmedian(samples, axis=1)
             lower = np.nanquantile(samples, alpha, axis=1)
             upper = np.nanquantile(samples, 1.0 - alpha, axis=1)
-            p_above = np.mean(samples > threshold, axis=1) if threshold is not None else nan.copy()
+        usable = np.isfinite(samples)
+        if threshold is None:
+            p_above = nan.copy()
+        else:
+            count = usable.sum(axis=1)
+            above = np.sum(usable & (np.nan_to_num(samples, nan=-np.inf) > threshold), axis=1)
+            p_above = np.where(count > 0, above / np.maximum(count, 1), np.nan)
     dist = nan.copy() if distance is None else np.asarray(distance, dtype=float).reshape(n)
     if extrapolation is None:
         extrapolation = np.nan_to_num(dist, nan=0.0) > 0
