@@ -151,7 +151,9 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         sd = {name: pt.sqrt(share[:, j]) for j, name in enumerate(parts)}
         zero = pt.zeros(D)
         fam_sd = pm.Deterministic("family_intercept_sd", sd["family"], dims="factor")
-        fam_z = pm.Normal("family_intercept_z", 0.0, 1.0, dims=("family", "factor"))
+        # zero-sum: a common shift of all intercepts would trade off against the proxy
+        # intercepts mu_k (a ridge the sampler crawls along); the population mean is 0
+        fam_z = pm.ZeroSumNormal("family_intercept_z", dims=("family", "factor"), n_zerosum_axes=1)
         a_family = pm.Deterministic("family_intercept", fam_sd * fam_z, dims=("family", "factor"))
         slope_mu = pm.Deterministic("slope_mu", sd.get("compute", zero), dims="factor")
         rel_sd = pm.HalfNormal("family_slope_spread", priors["family_slope_spread"])
@@ -163,7 +165,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         loc = a_family[h.family_idx] + b_family[h.family_idx] * x[:, None]
         if h.use_runs:
             run_sd = pm.Deterministic("run_intercept_sd", sd["run"], dims="factor")
-            run_z = pm.Normal("run_intercept_z", 0.0, 1.0, dims=("run", "factor"))
+            run_z = pm.ZeroSumNormal("run_intercept_z", dims=("run", "factor"), n_zerosum_axes=1)
             a_run = pm.Deterministic("run_intercept", run_sd * run_z, dims=("run", "factor"))
             loc = loc + a_run[h.run_idx]
         unit_sd = pm.Deterministic("unit_sd", sd["unit"], dims="factor")
