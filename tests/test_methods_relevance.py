@@ -230,3 +230,16 @@ def test_forecast_frame_unit_without_usable_draws_is_nan():
     )
     assert frame.loc[0, "p_above"] == pytest.approx(5 / 11)
     assert np.isnan(frame.loc[1, ["median", "lower", "upper", "p_above"]].astype(float)).all()
+
+
+def test_listing_and_building_baselines_does_not_import_pymc():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from bayesproxy.methods import available_methods, get_method; "
+        "available_methods(); get_method('proxy-selection', target='t'); "
+        "print('pymc' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
