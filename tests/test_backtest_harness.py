@@ -318,3 +318,29 @@ def test_comparison_plot_has_a_bar_per_method_and_split(table):
     plt.close(ax.figure)
     with pytest.raises(BayesproxyError, match="not in the backtest results"):
         plot_backtest_comparison(result, metric="brier")
+
+
+class WarningForecaster(LinearForecaster):
+    """Warns while fitting, as a sampler does when chains disagree."""
+
+    def fit(self, table, **kwargs):
+        import warnings
+
+        warnings.warn("chains disagree\nHint: sample longer", UserWarning, stacklevel=2)
+        return super().fit(table, **kwargs)
+
+
+def test_fit_warnings_are_kept_as_rows_and_left_out_of_scores(table):
+    spec = MethodSpec(f"{HERE}:WarningForecaster", label="warny")
+    result = backtest(
+        table,
+        target=TARGET,
+        methods=[spec],
+        splits=["compute:1e23"],
+        executor="serial",
+        n_samples=100,
+        progress=False,
+    )
+    assert result.warnings["error"].tolist() == ["UserWarning: chains disagree"]
+    assert "warning" not in result.summary().columns
+    assert np.isfinite(result.summary().loc[0, "mae"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -93,7 +94,8 @@ class BacktestResult:
     results : pandas.DataFrame
         Tidy scores, one row per (method, split, fold, metric) with the columns
         :data:`RESULT_COLUMNS`; a failed job is one row with ``metric == "error"`` and the
-        message in ``error``.
+        message in ``error``; warnings a fit raised (e.g. poor MCMC convergence) are rows
+        with ``metric == "warning"``, the message in ``error``.
     predictions : pandas.DataFrame
         One row per (method, split, fold, unit): the forecast frame's columns plus
         ``actual`` (the held-out target, NaN when not observed).
@@ -104,6 +106,12 @@ class BacktestResult:
     results: pd.DataFrame
     predictions: pd.DataFrame
     target: str
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """The warnings fits raised: method, split, fold and message."""
+        rows = self.results[self.results["metric"] == "warning"]
+        return rows[["method", "split", "fold", "error"]].reset_index(drop=True)
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -130,7 +138,7 @@ class BacktestResult:
         --------
         >>> result.summary()  # doctest: +SKIP
         """
-        scores = self.results[self.results["metric"] != "error"].copy()
+        scores = self.results[~self.results["metric"].isin(["error", "warning"])].copy()
         if scores.empty:
             return pd.DataFrame(columns=[*by])
         finite = np.isfinite(scores["value"]) & (scores["n_test"] > 0)
@@ -219,9 +227,13 @@ def _run_job(job: _Job) -> _JobOutput:
     fold, spec = job.fold, job.method
     base = {"method": spec.label, "split": fold.split, "fold": fold.name}
     n_test = int(dataset_of(fold.test).sizes["unit"])
+    caught: list[warnings.WarningMessage] = []
     try:
         forecaster = _method_class(spec.name)(target=job.target, **dict(spec.options))
-        forecaster.fit(fold.train, **dict(spec.fit_options))
+        # a fit's warnings (e.g. poor MCMC convergence) belong with its scores
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            forecaster.fit(fold.train, **dict(spec.fit_options))
         hidden = mask_target(fold.test, job.target)
         frame = forecaster.forecast(hidden, prob=max(job.prob_levels))
         units = frame["unit"].astype(str).tolist()
@@ -260,6 +272,15 @@ def _run_job(job: _Job) -> _JobOutput:
             "error": "",
         }
     )
+    seen = dict.fromkeys(
+        f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+        for w in caught
+        if not issubclass(w.category, DeprecationWarning | PendingDeprecationWarning)
+    )
+    rows += [
+        {**base, "metric": "warning", "value": math.nan, "n_test": n_scored, "error": text}
+        for text in seen
+    ]
     preds = frame.assign(actual=actual, **base)
     return _JobOutput(rows, preds, time.perf_counter() - start)
 

@@ -55,7 +55,7 @@ def plot_backtest_comparison(
     import matplotlib.pyplot as plt
 
     scores = result.results
-    known = sorted(set(scores["metric"]) - {"error"})
+    known = sorted(set(scores["metric"]) - {"error", "warning"})
     if metric not in known:
         raise BacktestError(
             f"metric {metric!r} is not in the backtest results.", hint=f"choose among {known}."
