@@ -297,3 +297,23 @@ def test_unit_without_any_proxy_gets_nan_not_a_warning(fits, split):
     frame = fits["proxy-selection"].forecast(BenchmarkTable(ds), threshold=0.5).set_index("unit")
     assert np.isnan(frame.loc["m05", ["mean", "lower", "upper", "p_above"]].astype(float)).all()
     assert frame.drop(index="m05")["mean"].notna().all()
+
+
+def test_run_bootstrap_keeps_checkpoints_of_a_run_together():
+    from bayesproxy.methods.bootstrap import bootstrap_rows
+
+    runs = np.repeat(["r0", "r1", "r2", "r3"], 3)
+    for draw in bootstrap_rows(np.arange(12), n_boot=20, groups=runs, random_seed=3):
+        counts = np.bincount(draw, minlength=12).reshape(4, 3)
+        # every run is drawn whole: its three checkpoints appear equally often
+        assert (counts == counts[:, :1]).all()
+        assert len(draw) == 12
+
+
+def test_run_bootstrap_forecaster_and_bad_option(split):
+    ds = split[0].dataset.assign_coords(run=("unit", [f"run{i % 8}" for i in range(80)]))
+    fit = get_method("compute-sigmoid", target="target", n_boot=30, resample="run")
+    frame = fit.fit(BenchmarkTable(ds)).forecast()
+    assert frame["upper"].gt(frame["lower"]).all()
+    with pytest.raises(MethodInputError, match="resample"):
+        get_method("compute-sigmoid", target="target", resample="family")

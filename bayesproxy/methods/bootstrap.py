@@ -20,15 +20,24 @@ import xarray as xr
 
 from bayesproxy.errors import BayesproxyError, InsufficientTargetError
 from bayesproxy.methods._data import UnitData, unit_data
-from bayesproxy.methods.base import NotFittedError, make_forecast_frame, range_distance
+from bayesproxy.methods.base import (
+    MethodInputError,
+    NotFittedError,
+    make_forecast_frame,
+    range_distance,
+)
 
 __all__ = ["BootstrapForecaster", "bootstrap_rows"]
 
 
 def bootstrap_rows(
-    rows: np.ndarray, *, n_boot: int, random_seed: int | None = None
+    rows: np.ndarray,
+    *,
+    n_boot: int,
+    groups: np.ndarray | None = None,
+    random_seed: int | None = None,
 ) -> list[np.ndarray]:
-    """Draw ``n_boot`` resamples of ``rows`` with replacement, each of the original size.
+    """Draw ``n_boot`` resamples of ``rows`` with replacement.
 
     Parameters
     ----------
@@ -36,22 +45,38 @@ def bootstrap_rows(
         Row indices of the training units.
     n_boot : int
         Number of resamples.
+    groups : ndarray, optional
+        A label per row (e.g. the training run): whole groups are resampled, keeping all their
+        rows together (a block bootstrap: checkpoints of one run are not independent).
     random_seed : int, optional
         Seed for reproducible resamples.
 
     Returns
     -------
     list of ndarray
+        Each resample has the original number of rows (of groups, with ``groups``).
 
     Examples
     --------
     >>> draws = bootstrap_rows(np.arange(5), n_boot=3, random_seed=0)
     >>> len(draws), [len(d) for d in draws]
     (3, [5, 5, 5])
+    >>> runs = np.array(["a", "a", "b", "b"])  # two runs of two checkpoints each
+    >>> blocks = bootstrap_rows(np.arange(4), n_boot=3, groups=runs, random_seed=0)
+    >>> [sorted(b.tolist()) for b in blocks]
+    [[2, 2, 3, 3], [0, 1, 2, 3], [0, 0, 1, 1]]
     """
     rng = np.random.default_rng(random_seed)
     rows = np.asarray(rows)
-    return [rng.choice(rows, size=len(rows), replace=True) for _ in range(n_boot)]
+    if groups is None:
+        return [rng.choice(rows, size=len(rows), replace=True) for _ in range(n_boot)]
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    members = [rows[inverse == g] for g in range(len(labels))]
+    draws = []
+    for _ in range(n_boot):
+        picked = rng.integers(0, len(members), size=len(members))
+        draws.append(np.concatenate([members[g] for g in picked]))
+    return draws
 
 
 class BootstrapForecaster:
@@ -73,6 +98,9 @@ class BootstrapForecaster:
         Seed of the bootstrap and of the draws.
     min_train_units : int, default 5
         The fewest training units (target observed) the method accepts.
+    resample : {"unit", "run"}, default "unit"
+        Bootstrap units independently, or whole training runs (all checkpoints of a run
+        together; more honest when units are checkpoints, which are not independent).
     """
 
     name: ClassVar[str] = "bootstrap"
@@ -85,7 +113,14 @@ class BootstrapForecaster:
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
+        if resample not in ("unit", "run"):
+            raise MethodInputError(
+                f"resample must be 'unit' or 'run', got {resample!r}.",
+                hint="use resample='run' to bootstrap whole training runs of checkpoints.",
+            )
+        self.resample = resample
         self.target = target or ""
         self.n_boot = int(n_boot)
         self.residual_noise = residual_noise
@@ -135,7 +170,18 @@ class BootstrapForecaster:
         self.residuals_ = self.residuals_[np.isfinite(self.residuals_)]
         self.boot_states_ = []
         self.n_boot_failed_ = 0
-        for rows in bootstrap_rows(train, n_boot=self.n_boot, random_seed=self.random_seed):
+        groups = data.run[train].astype(str) if self.resample == "run" else None
+        if groups is not None and len(set(groups)) < 3:
+            warnings.warn(
+                f"{self.name}: resample='run' with {len(set(groups))} training run(s) cannot "
+                "show run-to-run variation; its intervals are unreliable.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        resamples = bootstrap_rows(
+            train, n_boot=self.n_boot, groups=groups, random_seed=self.random_seed
+        )
+        for rows in resamples:
             try:
                 self.boot_states_.append(self._fit_state(data, rows))
             except (BayesproxyError, np.linalg.LinAlgError, ValueError):

@@ -45,7 +45,7 @@ class ComputeSigmoidForecaster(BootstrapForecaster):
         Strength of the shrinkage of the family intercepts (on standardized columns).
     ceiling : float, default 1.0
         Upper asymptote of the link.
-    n_boot, residual_noise, random_seed, min_train_units
+    n_boot, residual_noise, random_seed, min_train_units, resample
         See :class:`~bayesproxy.methods.bootstrap.BootstrapForecaster`.
 
     Examples
@@ -68,6 +68,7 @@ class ComputeSigmoidForecaster(BootstrapForecaster):
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
         super().__init__(
             target,
@@ -75,6 +76,7 @@ class ComputeSigmoidForecaster(BootstrapForecaster):
             residual_noise=residual_noise,
             random_seed=random_seed,
             min_train_units=min_train_units,
+            resample=resample,
         )
         self.family_intercepts = family_intercepts
         self.family_ridge = family_ridge

@@ -128,7 +128,7 @@ class LossAccuracyForecaster(BootstrapForecaster):
         of from its compute alone (the ladder's forecast of a run not yet trained).
     ceiling : float, default 1.0
         Upper asymptote of the link.
-    n_boot, residual_noise, random_seed, min_train_units
+    n_boot, residual_noise, random_seed, min_train_units, resample
         See :class:`~bayesproxy.methods.bootstrap.BootstrapForecaster`.
 
     Examples
@@ -151,6 +151,7 @@ class LossAccuracyForecaster(BootstrapForecaster):
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
         super().__init__(
             target,
@@ -158,6 +159,7 @@ class LossAccuracyForecaster(BootstrapForecaster):
             residual_noise=residual_noise,
             random_seed=random_seed,
             min_train_units=min_train_units,
+            resample=resample,
         )
         self.loss_task = loss_task
         self.use_observed_loss = use_observed_loss

@@ -48,7 +48,7 @@ class MeanProxySigmoidForecaster(BootstrapForecaster):
         Least share of training units a proxy must be observed on.
     ceiling : float, default 1.0
         Upper asymptote of the link.
-    n_boot, residual_noise, random_seed, min_train_units
+    n_boot, residual_noise, random_seed, min_train_units, resample
         See :class:`~bayesproxy.methods.bootstrap.BootstrapForecaster`.
 
     Examples
@@ -72,6 +72,7 @@ class MeanProxySigmoidForecaster(BootstrapForecaster):
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
         super().__init__(
             target,
@@ -79,6 +80,7 @@ class MeanProxySigmoidForecaster(BootstrapForecaster):
             residual_noise=residual_noise,
             random_seed=random_seed,
             min_train_units=min_train_units,
+            resample=resample,
         )
         self.proxies = None if proxies is None else list(proxies)
         self.transform = transform

@@ -55,7 +55,7 @@ class PCASigmoidForecaster(BootstrapForecaster):
         Least share of training units a benchmark must be observed on.
     ceiling : float, default 1.0
         Upper asymptote of the link.
-    n_boot, residual_noise, random_seed, min_train_units
+    n_boot, residual_noise, random_seed, min_train_units, resample
         See :class:`~bayesproxy.methods.bootstrap.BootstrapForecaster`.
 
     Examples
@@ -79,6 +79,7 @@ class PCASigmoidForecaster(BootstrapForecaster):
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
         super().__init__(
             target,
@@ -86,6 +87,7 @@ class PCASigmoidForecaster(BootstrapForecaster):
             residual_noise=residual_noise,
             random_seed=random_seed,
             min_train_units=min_train_units,
+            resample=resample,
         )
         if n_components < 1:
             raise MethodInputError(

@@ -85,7 +85,7 @@ class ProxySelectionForecaster(BootstrapForecaster):
         Subsample this many pairs when there are more (seeded), to bound the cost.
     ceiling : float, default 1.0
         Upper asymptote of the link.
-    n_boot, residual_noise, random_seed, min_train_units
+    n_boot, residual_noise, random_seed, min_train_units, resample
         See :class:`~bayesproxy.methods.bootstrap.BootstrapForecaster` (``n_boot`` default
         100 here: every refit recomputes relevance).
 
@@ -117,6 +117,7 @@ class ProxySelectionForecaster(BootstrapForecaster):
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
         super().__init__(
             target,
@@ -124,6 +125,7 @@ class ProxySelectionForecaster(BootstrapForecaster):
             residual_noise=residual_noise,
             random_seed=random_seed,
             min_train_units=min_train_units,
+            resample=resample,
         )
         if relevance not in RELEVANCE_METRICS:
             raise MethodInputError(

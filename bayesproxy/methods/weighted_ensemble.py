@@ -130,7 +130,7 @@ class WeightedEnsembleForecaster(BootstrapForecaster):
         Least share of training units a candidate must be observed on.
     ceiling : float, default 1.0
         Upper asymptote of the link.
-    n_boot, residual_noise, random_seed, min_train_units
+    n_boot, residual_noise, random_seed, min_train_units, resample
         See :class:`~bayesproxy.methods.bootstrap.BootstrapForecaster`.
 
     Examples
@@ -158,6 +158,7 @@ class WeightedEnsembleForecaster(BootstrapForecaster):
         residual_noise: bool = True,
         random_seed: int = 0,
         min_train_units: int = 5,
+        resample: str = "unit",
     ) -> None:
         super().__init__(
             target,
@@ -165,6 +166,7 @@ class WeightedEnsembleForecaster(BootstrapForecaster):
             residual_noise=residual_noise,
             random_seed=random_seed,
             min_train_units=min_train_units,
+            resample=resample,
         )
         if max_distance is not None and max_distance < 0:
             raise MethodInputError(
