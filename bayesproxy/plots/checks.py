@@ -79,6 +79,7 @@ def plot_ppc(
         kind=kind,
         num_samples=num_samples,
         backend="matplotlib",
+        figure_kwargs={"figsize": (7.0, 4.2)},
         visuals={
             "predictive_dist": {"color": "0.6", "alpha": 0.5, "linewidth": 0.8},
             "observed_dist": {"color": "black", "linewidth": 2.0, "linestyle": "--"},
@@ -91,8 +92,8 @@ def plot_ppc(
     figure_of(pc).set_layout_engine("constrained")  # no title/label overlap
     pc.add_title(
         title
-        or f"Posterior predictive check of {name}: {num_samples} replicates (gray) "
-        "vs observed (black dashed)",
+        or f"Posterior predictive check of {name}:\n{num_samples} replicates (gray) vs "
+        "observed (black dashed)",
         size=10,
     )
     return pc
@@ -109,8 +110,9 @@ def plot_loo_pit(
     """Plot LOO-PIT calibration: is each observed target score a typical predictive draw.
 
     Shows the difference between the ECDF of the leave-one-out probability integral
-    transform values and the uniform CDF, with a simultaneous ``ci_prob`` envelope: a
-    calibrated model stays inside it. Needs PSIS-LOO, hence the ``log_likelihood`` group.
+    transform values and the uniform CDF (flat at zero for a calibrated model), with the
+    p-value of ArviZ's uniformity test at level ``1 - ci_prob`` and the points that drive
+    any departure marked. Needs PSIS-LOO, hence the ``log_likelihood`` group.
 
     Parameters
     ----------
@@ -119,7 +121,7 @@ def plot_loo_pit(
     var_name : str, optional
         Observed variable; ``"target_obs"`` in a bayesproxy fit.
     ci_prob : float, default 0.9
-        Probability of the simultaneous envelope.
+        The test's confidence: points are flagged at level ``1 - ci_prob``.
     coverage : bool, default False
         Plot central interval coverage instead of PIT uniformity.
     title : str, optional
@@ -148,6 +150,7 @@ def plot_loo_pit(
         envelope_prob=prob,
         coverage=coverage,
         backend="matplotlib",
+        figure_kwargs={"figsize": (7.0, 4.2)},
         visuals={
             "ecdf_lines": {"color": "black"},
             "credible_interval": {"color": "0.6", "alpha": 0.4},
@@ -160,7 +163,9 @@ def plot_loo_pit(
     )
     figure_of(pc).set_layout_engine("constrained")  # no title/label overlap
     pc.add_title(
-        title or f"LOO-PIT calibration of {name}: Δ-ECDF with {prob:.0%} simultaneous envelope",
+        title
+        or f"LOO-PIT calibration of {name}: Δ-ECDF vs uniform,\nuniformity test at "
+        f"α = {1 - prob:.2f} (p-value shown; marked points drive any misfit)",
         size=10,
     )
     return pc

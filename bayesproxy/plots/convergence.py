@@ -34,8 +34,9 @@ def plot_convergence(
 ) -> Any:
     """Convergence diagnostics of the MCMC run behind a fit.
 
-    ``"rank"``: per-chain fractional-rank Δ-ECDFs with a simultaneous ``ci_prob``
-    envelope (chains sampling the same posterior stay inside it); ``"trace"``: per-chain
+    ``"rank"``: per-chain fractional-rank Δ-ECDFs with the p-value of ArviZ's test that
+    all chains sample the same distribution, at level ``1 - ci_prob`` (flat curves and
+    large p-values are good); ``"trace"``: per-chain
     marginal ECDFs and traces; ``"energy"``: marginal vs transition energy with BFMI.
 
     Parameters
@@ -46,7 +47,7 @@ def plot_convergence(
         Posterior variables; defaults to alignment, stability and weight where present,
         otherwise every posterior variable.
     ci_prob : float, default 0.9
-        Envelope probability of the rank plot.
+        Confidence of the rank plot's test (level ``1 - ci_prob``).
     coords : dict, optional
         Subset, e.g. ``{"proxy": ["arc", "mmlu"]}``.
     title : str, optional
@@ -113,8 +114,8 @@ def plot_convergence(
         figure_of(pc).set_layout_engine("constrained")  # no title/label overlap
         pc.add_title(
             title
-            or f"Rank plot per chain (line style = chain): Δ-ECDF with {prob:.0%} "
-            "simultaneous envelope",
+            or "Rank plot per chain (line style = chain): Δ-ECDF, uniformity test at "
+            f"α = {1 - prob:.2f} (p-value per panel; marked points drive any misfit)",
             size=10,
         )
     else:

@@ -92,7 +92,8 @@ def plot_weights(
     label_axes(
         axes[-1:],
         xlabel=(
-            "posterior value (alignment, stability: share of variance, 0 to 1; weight: relative)"
+            "posterior value (alignment, stability: shares of variance, 0 to 1; "
+            "weight: share of the information about the target, |weights| sum to 1)"
         ),
     )
     pc.add_title(
@@ -197,12 +198,24 @@ def plot_alignment_stability(
     ax.scatter(
         a_mid, s_mid, s=sizes, marker=MARKERS[0], facecolor="white", edgecolor="black", zorder=2
     )
-    for x, y, label in zip(a_mid, s_mid, labels, strict=True):
-        ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    # staggered offsets keep the names of neighbouring proxies apart
+    offsets = ((5, 5), (5, -11), (-5, 5), (-5, -11))
+    order = np.argsort(a_mid + s_mid)
+    for rank, i in enumerate(order):
+        dx, dy = offsets[rank % len(offsets)]
+        ax.annotate(
+            labels[i],
+            (a_mid[i], s_mid[i]),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            fontsize=8,
+            ha="left" if dx > 0 else "right",
+        )
     ax.set_xlabel("alignment (share of true-score variance explained by capability, 0 to 1)")
     ax.set_ylabel("stability (share of variance not due to training noise, 0 to 1)")
-    ax.set_xlim(-0.02, 1.02)
-    ax.set_ylim(-0.02, 1.02)
+    # zoom on the proxies (good ones crowd near 1) but never beyond the [0, 1] scale
+    ax.set_xlim(max(-0.02, float(np.nanmin(a_lo)) - 0.05), 1.02)
+    ax.set_ylim(max(-0.02, float(np.nanmin(s_lo)) - 0.05), 1.02)
     ax.grid(True, color="0.85", linewidth=0.6)
     ax.set_title(
         title or f"Proxy alignment vs stability (median, {prob:.0%} intervals{size_note})",
