@@ -171,6 +171,14 @@ def test_uniform_distribution_has_entropy_one_and_zero_margin():
     np.testing.assert_allclose(stats["margin"], 0.0, atol=1e-15)
 
 
+def test_callers_logits_are_left_untouched():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 6, 11)).astype(np.float32)
+    before = logits.copy()
+    token_statistics(logits, rng.integers(0, 11, size=(2, 6)), chunk_bytes=100)
+    np.testing.assert_array_equal(logits, before)
+
+
 def test_masked_tokens_are_nan_and_unchecked():
     logits = np.zeros((1, 3, 4))
     logits[0, 2] = np.nan  # a padded row of garbage

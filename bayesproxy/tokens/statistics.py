@@ -162,26 +162,31 @@ def _pieces(positions: np.ndarray, lead: tuple[int, ...], rows: int) -> Iterator
         yield flush()
 
 
-def _numpy_chunk(x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Raw numbers of one chunk; ``x`` is a fresh copy this function may overwrite."""
-    rows = np.arange(x.shape[0])
-    x_expert = x[rows, ids]
+def _numpy_chunk(x: np.ndarray, ids: np.ndarray, buffers: tuple) -> tuple[np.ndarray, ...]:
+    """Raw numbers of one chunk; ``x`` is only read (it may be a view of the caller's array).
+
+    ``buffers`` are chunk-sized work arrays reused across chunks, so the working memory
+    stays at a few chunks and no pass is spent copying ``x``.
+    """
+    n = x.shape[0]
+    z, ex, larger = (buffer[:n] for buffer in buffers)
+    x_expert = x[np.arange(n), ids]
     x_max = x.max(axis=1)
     # rank from the logits themselves: softmax is monotone, and comparing logits avoids
     # ties created by rounding probabilities
-    rank = 1 + np.count_nonzero(x > x_expert[:, None], axis=1)
-    np.subtract(x, x_max[:, None], out=x)
-    ex = np.exp(x)
+    np.greater(x, x_expert[:, None], out=larger)
+    rank = 1 + larger.view(np.uint8).sum(axis=1, dtype=np.int64)
+    np.subtract(x, x_max[:, None], out=z)
+    np.exp(z, out=ex)
     total = ex.sum(axis=1)
     log_total = np.log(total)
-    np.multiply(ex, x, out=ex)
-    mean_z = ex.sum(axis=1) / total
+    mean_z = np.linalg.vecdot(ex, z) / total
     holes = np.isnan(mean_z)
     if holes.any():
         # 0 * -inf at -inf logits (tokens the model cannot emit; or a bad row, reported
         # later): recompute those rows counting such terms as 0
-        z = np.maximum(x[holes], np.finfo(x.dtype).min)
-        mean_z[holes] = (np.exp(z) * z).sum(axis=1) / total[holes]
+        finite = np.maximum(z[holes], np.finfo(z.dtype).min)
+        mean_z[holes] = (np.exp(finite) * finite).sum(axis=1) / total[holes]
     # log p(top) = -log_total; sum p log p = E[z] - log_total
     return -log_total, x_expert - x_max - log_total, mean_z - log_total, rank
 
@@ -239,12 +244,18 @@ def _row_statistics(
         )
     compute = np.float64 if array.dtype == np.float64 else np.float32
     step = max(1, chunk_bytes // (vocab * np.dtype(compute).itemsize))
+    rows = min(step, positions.size)
+    buffers = (
+        np.empty((rows, vocab), compute),
+        np.empty((rows, vocab), compute),
+        np.empty((rows, vocab), bool),
+    )
     for part, index in _pieces(positions, lead, step):
-        # a chunk-sized working copy the chunk code may overwrite (never the caller's array)
-        x = np.array(array[index], dtype=compute)
+        # a view for runs of tokens; a chunk-sized copy for gathers and other dtypes
+        x = np.asarray(array[index], dtype=compute)
         # NaN / inf rows are reported after the pass, by position, not as warnings here
         with np.errstate(all="ignore"):
-            raw[:, part] = np.stack(_numpy_chunk(x, ids[part]))
+            raw[:, part] = np.stack(_numpy_chunk(x, ids[part], buffers))
     return raw
 
 
