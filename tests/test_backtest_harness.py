@@ -344,3 +344,22 @@ def test_fit_warnings_are_kept_as_rows_and_left_out_of_scores(table):
     assert result.warnings["error"].tolist() == ["UserWarning: chains disagree"]
     assert "warning" not in result.summary().columns
     assert np.isfinite(result.summary().loc[0, "mae"])
+
+
+def test_pooled_metrics_use_every_held_out_unit(table):
+    result = backtest(
+        table,
+        target=TARGET,
+        methods=[SPEC],
+        splits=["unit"],
+        executor="serial",
+        n_samples=50,
+        progress=False,
+    )
+    per_fold = result.results[result.results["metric"] == "spearman"]["value"]
+    assert per_fold.isna().all()  # one unit per fold: no rank correlation within a fold
+    pooled = result.pooled().iloc[0]
+    preds = result.predictions
+    assert pooled["n_units"] == len(preds) == 24
+    assert pooled["spearman"] == pytest.approx(stats.spearmanr(preds["mean"], preds["actual"])[0])
+    assert pooled["mae"] == pytest.approx(np.mean(np.abs(preds["mean"] - preds["actual"])))

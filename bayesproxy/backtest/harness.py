@@ -119,6 +119,31 @@ class BacktestResult:
         rows = self.results[self.results["metric"] == "error"]
         return rows[["method", "split", "fold", "error"]].reset_index(drop=True)
 
+    def pooled(self) -> pd.DataFrame:
+        """Point metrics over all held-out units of a split at once, per method.
+
+        Per-fold rank metrics are undefined when a fold holds one unit (leave-one-unit-out)
+        and only rank within a family (leave-one-family-out); pooling every fold's
+        held-out forecasts answers "does it order the held-out units right overall?".
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (method, split); columns ``n_units`` and the point metrics.
+
+        Examples
+        --------
+        >>> result.pooled()  # doctest: +SKIP
+        """
+        rows = []
+        preds = self.predictions
+        for (method, split), group in preds.groupby(["method", "split"], sort=False):
+            point, actual = group["mean"].to_numpy(float), group["actual"].to_numpy(float)
+            row = {"method": method, "split": split, "n_units": int(np.isfinite(actual).sum())}
+            row |= {name: fn(point, actual) for name, (fn, _) in m.POINT_METRICS.items()}
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["method", "split", "n_units", *m.POINT_METRICS])
+
     def summary(self, *, by: Sequence[str] = ("method", "split")) -> pd.DataFrame:
         """Metrics averaged over folds, weighted by each fold's number of scored units.
 
