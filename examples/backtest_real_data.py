@@ -79,6 +79,7 @@ UNIT_COLUMNS = ["model", "run", "step", "family", "params", "tokens", "flops"]
 SUMMARY_METRICS = [
     "mae",
     "rmse",
+    "pooled_spearman",
     "spearman",
     "kendall",
     "pairwise_accuracy",
@@ -261,7 +262,11 @@ def run_setting(
         )
         seconds = time.perf_counter() - start
         _save(result, name, target)
+        pooled = result.pooled()[["method", "split", "spearman"]]
         summary = result.summary().assign(target=target)
+        summary = summary.merge(
+            pooled.rename(columns={"spearman": "pooled_spearman"}), on=["method", "split"]
+        )
         errors = result.errors.groupby(["method", "split"]).size().rename("failed_folds")
         summary = summary.merge(errors.reset_index(), on=["method", "split"], how="left")
         summary["failed_folds"] = summary["failed_folds"].fillna(0).astype(int)
@@ -370,13 +375,35 @@ TITLES = {
 }
 
 
+def _add_pooled(out: Path, setting: str, summary: pd.DataFrame) -> pd.DataFrame:
+    """Pooled Spearman from the saved per-unit predictions (summaries of older runs)."""
+    from bayesproxy.backtest.metrics import spearman
+
+    rows = []
+    for target in summary["target"].unique():
+        preds = pd.read_csv(out / f"predictions_{setting}_{target}.csv")
+        for (method, split), g in preds.groupby(["method", "split"]):
+            rows.append(
+                {
+                    "target": target,
+                    "method": method,
+                    "split": split,
+                    "pooled_spearman": spearman(g["mean"], g["actual"]),
+                }
+            )
+    return summary.merge(pd.DataFrame(rows), on=["target", "method", "split"], how="left")
+
+
 def render(out: Path, settings: list[str]) -> None:
     """Write backtests.md from the summary CSVs of earlier runs."""
     sections = []
     for setting in settings:
         path = out / f"summary_{setting}.csv"
         if path.exists():
-            sections.append(markdown(pd.read_csv(path), title=TITLES[setting]))
+            summary = pd.read_csv(path)
+            if "pooled_spearman" not in summary:
+                summary = _add_pooled(out, setting, summary)
+            sections.append(markdown(summary, title=TITLES[setting]))
     (out / "backtests.md").write_text("\n".join(sections))
     print("\n".join(sections))
 
