@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -268,6 +270,17 @@ def test_bad_aggregation_options_raise():
 
 
 # ---------------------------------------------------------------- PyTorch tensors
+
+
+def test_numpy_core_imports_without_torch():
+    # torch / transformers are an optional extra: block them and import the core
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import numpy as np, bayesproxy.tokens as t, bayesproxy.tokens.hf\n"
+        "print(t.token_statistics(np.zeros((2, 3)), np.array([0, 1]))['rank'].tolist())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[1.0, 1.0]"
 
 
 def test_torch_tensors_match_numpy():
