@@ -39,7 +39,7 @@ from bayesproxy.model.predict import (
     param_draws,
     target_draws,
 )
-from bayesproxy.model.priors import resolve_priors
+from bayesproxy.model.priors import priors_to_json, resolve_priors
 
 __all__ = ["ProxyForecaster"]
 
@@ -235,7 +235,7 @@ class ProxyForecaster:
             "schema_version": SCHEMA_VERSION,
             "target": target,
             "proxies": json.dumps(list(design.proxies)),
-            "priors": json.dumps(self.priors),
+            "priors": priors_to_json(self.priors),
             "sampler": json.dumps(sampler),
             "data_fingerprint": data_fingerprint(table),
             "n_factors": self.n_factors,
@@ -353,6 +353,7 @@ class ProxyForecaster:
             excess=excess,
             extrapolation_scale=self.priors["extrapolation_scale"],
             rng=rng,
+            reference_cov=np.cov(reference, rowvar=False) if len(reference) > 1 else None,
             delta=delta,
         )
         return units, samples, dist, excess

@@ -9,9 +9,13 @@ table in well under a second.
 
 The forecast of the target is the unit's true score
 ``q = c + (u - c) * sigmoid(alpha + beta' theta + delta)`` with the link discrepancy
-``delta ~ N(0, discrepancy_sd^2 + (extrapolation_scale * excess)^2)``, where ``excess`` is
-how far the unit lies beyond the training units (see :func:`distances`): intervals always
-stay inside ``[c, u]`` and widen the further out a unit is.
+``delta ~ N(0, discrepancy_sd^2 + (extrapolation_scale * link_sd * excess)^2)``, where
+``excess`` is how far the unit lies beyond the training units (see :func:`distances`) and
+``link_sd`` is how much the link's logit moves per training SD of capability. The link's
+uncertainty thus grows in proportion to how far it is extrapolated: with the default
+``extrapolation_scale`` of 0.75 the 90% interval keeps widening towards ``[c, u]`` instead of
+collapsing onto the ceiling (or the floor) as the sigmoid saturates. Intervals always stay
+inside ``[c, u]``.
 
 Examples
 --------
@@ -281,6 +285,7 @@ def target_draws(
     excess: np.ndarray,
     extrapolation_scale: float,
     rng: np.random.Generator,
+    reference_cov: np.ndarray | None = None,
     delta: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draws of each unit's true target score, shape (N, S), inside [chance, ceiling].
@@ -294,7 +299,10 @@ def target_draws(
     excess : ndarray, shape (N,)
         Distance beyond the training units (see :func:`distances`).
     extrapolation_scale : float
-        Extra logit SD per training SD of excess.
+        Extra link SD per training SD of excess, in units of ``link_sd``.
+    reference_cov : ndarray, shape (D, D), optional
+        Covariance of the training units' capability; ``link_sd = sqrt(beta' C beta)`` per
+        draw (1 when not given).
     rng : numpy.random.Generator
     delta : ndarray, shape (S, N), optional
         Known link discrepancies (posterior draws for units with an observed target); NaN
@@ -306,7 +314,13 @@ def target_draws(
     """
     v = draws.values
     lin = v["alpha"][:, None] + np.einsum("snd,sd->sn", theta, v["beta"])
-    sd = np.sqrt(v["discrepancy_sd"][:, None] ** 2 + (extrapolation_scale * excess[None]) ** 2)
+    if reference_cov is None:
+        link_sd = np.ones(draws.n)
+    else:
+        cov = np.atleast_2d(reference_cov)
+        link_sd = np.sqrt(np.einsum("sd,de,se->s", v["beta"], cov, v["beta"]))
+    extra = extrapolation_scale * link_sd[:, None] * excess[None]
+    sd = np.sqrt(v["discrepancy_sd"][:, None] ** 2 + extra**2)
     fresh = sd * rng.standard_normal(lin.shape)
     if delta is not None:
         fresh = np.where(np.isfinite(delta), delta, fresh)

@@ -21,7 +21,7 @@ from typing import Any
 
 from bayesproxy.errors import BayesproxyError
 
-__all__ = ["PRIOR_DOCS", "PriorError", "default_priors", "resolve_priors"]
+__all__ = ["PRIOR_DOCS", "PriorError", "default_priors", "priors_to_json", "resolve_priors"]
 
 #: Each prior's meaning (the model card repeats these).
 PRIOR_DOCS: dict[str, str] = {
@@ -43,7 +43,9 @@ PRIOR_DOCS: dict[str, str] = {
     "discrepancy_sd": "HalfNormal scale of the SD of the per-unit link discrepancy (logit)",
     "concentration_log_mu": "Normal mean of log kappa, the Beta measurement concentration",
     "concentration_log_sd": "Normal SD of log kappa",
-    "extrapolation_scale": "extra logit SD per training SD of distance beyond the training units",
+    "extrapolation_scale": "extra link SD per training SD of distance beyond the training"
+    " units, as a share of how far the link moves per SD (>= 0.61 keeps 90% intervals from"
+    " collapsing as the sigmoid saturates)",
 }
 
 
@@ -59,7 +61,7 @@ def default_priors() -> dict[str, float]:
     --------
     >>> p = default_priors()
     >>> p["loading_sd"], p["extrapolation_scale"]
-    (1.0, 0.5)
+    (1.0, 0.75)
     """
     return {
         "variance_share_concentration": 1.0,
@@ -78,7 +80,7 @@ def default_priors() -> dict[str, float]:
         "discrepancy_sd": 0.5,
         "concentration_log_mu": math.log(300.0),
         "concentration_log_sd": 1.0,
-        "extrapolation_scale": 0.5,
+        "extrapolation_scale": 0.75,
     }
 
 
@@ -117,6 +119,9 @@ def resolve_priors(priors: Mapping[str, Any] | None = None) -> dict[str, float]:
             close = difflib.get_close_matches(key, list(merged), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known priors: {sorted(merged)}"
             raise PriorError(f"unknown prior {key!r}.\nHint: {hint}")
+        if value is None and key == "ceiling":  # JSON null: learn the ceiling
+            merged[key] = math.nan
+            continue
         try:
             merged[key] = float(value)
         except (TypeError, ValueError):
@@ -143,3 +148,16 @@ def resolve_priors(priors: Mapping[str, Any] | None = None) -> dict[str, float]:
             "Hint: the ceiling is the best score the target can reach, e.g. 1.0."
         )
     return merged
+
+
+def priors_to_json(priors: Mapping[str, float]) -> str:
+    """Serialise priors as strict JSON (a learned ceiling, NaN, becomes ``null``).
+
+    Examples
+    --------
+    >>> priors_to_json({"ceiling": math.nan, "beta_sd": 2.5})
+    '{"ceiling": null, "beta_sd": 2.5}'
+    """
+    import json
+
+    return json.dumps({k: (None if math.isnan(v) else v) for k, v in priors.items()})
