@@ -32,3 +32,28 @@ def shared_data_dir() -> Path:
             f"real benchmark data not found at {path}; set BAYESPROXY_SHARED_DATA to run this test"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def fitted_forecaster(request: pytest.FixtureRequest):
+    """A small real fit of the proxy model on ``simulated_table`` (2 chains x 300 draws).
+
+    The convergence gate's ConvergenceWarning is silenced for this small budget (the gate
+    has its own tests); everything else warns as usual.
+    """
+    import warnings
+
+    from bayesproxy import datasets
+    from bayesproxy.errors import ConvergenceWarning
+    from bayesproxy.model import ProxyForecaster
+
+    try:
+        table = request.getfixturevalue("simulated_table")
+    except pytest.FixtureLookupError:  # conftest without the data-layer fixture
+        table = datasets.simulate(holdout_share=0.2, random_seed=0)
+    table = getattr(table, "table", table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return ProxyForecaster(target=table.target or "target").fit(
+            table, draws=300, tune=300, chains=2, random_seed=0
+        )
