@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python scripts/make_readme_figures.py [--out docs/images] [--draws 500]
+    .venv/bin/python scripts/make_readme_figures.py [--out docs/images] [--draws 500] [--tune 1000] [--chains 4]
 
 Simulates a benchmark table with known truth (``bayesproxy.datasets.simulate``), fits the
 Bayesian proxy model, and writes the package's own figures as small PNGs:
@@ -32,8 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,11 @@ def plot_convergence(
             backend="matplotlib",
             visuals={"dist": {"color": "black"}},
         )
-        label_axes(figure_of(pc).axes, xlabel="energy minus its mean (NUTS Hamiltonian, nats)")
+        label_axes(
+            figure_of(pc).axes,
+            xlabel="energy minus its mean (NUTS Hamiltonian, nats)",
+            ylabel="density",
+        )
         figure_of(pc).set_layout_engine("constrained")  # no title/label overlap
         pc.add_title(title or "Energy: marginal vs transition distribution, with BFMI", size=10)
         return pc
