@@ -23,6 +23,7 @@ tokenizers = pytest.importorskip(
 from typer.testing import CliRunner  # noqa: E402
 
 from bayesproxy.errors import BayesproxyError  # noqa: E402
+from bayesproxy.io import read_table  # noqa: E402
 from bayesproxy.tokens import STATISTICS, WEIGHTINGS, token_statistics  # noqa: E402
 from bayesproxy.tokens.hf import (  # noqa: E402
     ExpertPair,
@@ -107,6 +108,20 @@ def test_rows_are_benchmark_table_rows(tiny_lm):
     top1 = rows.set_index("task").loc["tokens.top1.uniform"]
     assert 0 <= top1["score"] <= 1 and top1["n_instances"] == 5
     assert rows.set_index("task").loc["tokens.cross_entropy.uniform", "score"] > 0
+    # the rows are a benchmark table as they stand, next to the target's evaluations
+    torch.manual_seed(1)
+    later_model = transformers.GPT2LMHeadModel(model.config).eval()
+    later = token_metric_rows(
+        later_model, tokenizer, synthetic_pairs(5, seed=2), model_name="tiny", step=200, last_n=8
+    )
+    # (two random tiny models can tie on top-1: constant tasks are dropped)
+    table = read_table(pd.concat([rows, later]), drop_constant=True)
+    ds = table.dataset
+    assert ds.sizes["unit"] == 2 and ds.sizes["task"] > len(rows) // 2
+    kind = dict(zip(ds["task"].values, ds["kind"].values, strict=True))
+    assert kind["tokens.top5.uniform"] == "accuracy"
+    assert kind["tokens.cross_entropy.p"] == "metric"
+    assert not ds["higher_is_better"].sel(task="tokens.rank.uniform")
 
 
 def test_cli_writes_rows_from_local_directories(tiny_lm, tmp_path):

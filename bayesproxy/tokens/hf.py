@@ -270,8 +270,9 @@ def token_metric_rows(
         statistics=statistics,
         last_n=None,
     )
-    # accuracies and probabilities lie in [0, 1]; cross-entropy and rank do not
-    fraction = ~frame["statistic"].isin(["cross_entropy", "rank"])
+    # top-k accuracy and reciprocal rank are accuracy-like fractions (higher is better);
+    # the others are metrics (a loss, a rank, or probabilities where lower is better)
+    fraction = frame["statistic"].str.startswith("top") | (frame["statistic"] == "reciprocal_rank")
     return pd.DataFrame(
         {
             "model": model_name,
