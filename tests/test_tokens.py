@@ -90,7 +90,7 @@ def reference_instance_scores(logits, ids, mask, weighting, last_n):
             pairs = [
                 (w, s[name])
                 for w, s in zip(weights, per_token, strict=True)
-                if not math.isnan(s[name])
+                if not math.isnan(s[name]) and w > 0
             ]
             total = sum(w for w, _ in pairs)
             if total > 0:

@@ -223,7 +223,8 @@ def instance_scores(
     expert_ids, frequencies
         For the frequency weightings, see :func:`token_weights`.
     last_n : int or None, default 1000
-        Only the last ``last_n`` scored tokens of each instance count; None: all.
+        Only the last ``last_n`` scored tokens of each instance count; None: all. Tokens
+        of weight 0 take no part.
     statistics : sequence of str
         Which statistics to aggregate.
 
@@ -253,7 +254,8 @@ def instance_scores(
                 f"choose from {list(STATISTICS)}.",
             )
         values = np.asarray(stats[name], dtype=np.float64)
-        take = used & ~np.isnan(values)
+        # a token of weight 0 takes no part (even with infinite cross-entropy, p = 0)
+        take = used & ~np.isnan(values) & (np.nan_to_num(weights) > 0)
         w = np.where(take, weights, 0.0)
         total = w.sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
