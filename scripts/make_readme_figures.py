@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python scripts/make_readme_figures.py [--out docs/images] [--draws 500] [--tune 1000] [--chains 4]
+    .venv/bin/python scripts/make_readme_figures.py [--out docs/images] [--draws 500] \\
+        [--tune 1000] [--chains 4]
 
 Simulates a benchmark table with known truth (``bayesproxy.datasets.simulate``), fits the
 Bayesian proxy model, and writes the package's own figures as small PNGs:

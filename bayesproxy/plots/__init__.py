@@ -10,6 +10,7 @@ Examples
 --------
 >>> import matplotlib
 >>> matplotlib.use("Agg")
+>>> import arviz_stats  # registers the accessor ArviZ's testing trees use
 >>> from arviz_base import testing
 >>> from bayesproxy import plots
 >>> pc = plots.plot_convergence(testing.datatree(), kind="rank", var_names=["mu"])

@@ -58,6 +58,7 @@ def as_datatree(obj: Any) -> xr.DataTree:
 
     Examples
     --------
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> dt = testing.datatree()
     >>> as_datatree(dt) is dt
@@ -81,6 +82,7 @@ def require_group(dt: xr.DataTree, group: str, *, why: str) -> xr.Dataset:
 
     Examples
     --------
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> list(require_group(testing.datatree(), "posterior", why="a forest plot").data_vars)
     ['mu', 'theta', 'tau']
@@ -110,6 +112,7 @@ def require_vars(ds: xr.Dataset, names: Iterable[str], *, group: str) -> list[st
 
     Examples
     --------
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> require_vars(testing.datatree().posterior.to_dataset(), ["mu"], group="posterior")
     ['mu']
@@ -153,6 +156,7 @@ def figure_of(pc: Any) -> Any:
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> from arviz_plots import plot_rank
     >>> pc = plot_rank(testing.datatree(), var_names=["mu"], backend="matplotlib")

@@ -61,6 +61,7 @@ def plot_ppc(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> pc = plot_ppc(testing.datatree(), num_samples=20)
     """
@@ -134,6 +135,7 @@ def plot_loo_pit(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> pc = plot_loo_pit(testing.datatree(), ci_prob=0.9)
     """

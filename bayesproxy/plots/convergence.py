@@ -60,6 +60,7 @@ def plot_convergence(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> pc = plot_convergence(testing.datatree(), kind="rank", var_names=["mu", "tau"])
     """

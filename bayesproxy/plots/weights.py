@@ -61,6 +61,7 @@ def plot_weights(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> pc = plot_weights(testing.datatree(), var_names=["mu", "tau"], ci_prob=0.9)
     >>> pc.savefig("weights.png")  # doctest: +SKIP

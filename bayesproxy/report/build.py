@@ -76,6 +76,7 @@ def build_report(
 
     Examples
     --------
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> build_report(testing.datatree(), path="report.html")  # doctest: +SKIP
     PosixPath('report.html')

@@ -53,6 +53,7 @@ def render_html(content: ReportContent) -> str:
 
     Examples
     --------
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> from bayesproxy.report.content import gather
     >>> page = render_html(gather(testing.datatree(), figures=False))

@@ -44,6 +44,7 @@ def render_markdown(content: ReportContent, *, image_dir: str) -> str:
 
     Examples
     --------
+    >>> import arviz_stats  # registers the accessor ArviZ's testing trees use
     >>> from arviz_base import testing
     >>> from bayesproxy.report.content import gather
     >>> text = render_markdown(gather(testing.datatree(), figures=False), image_dir="r_files")
