@@ -104,18 +104,18 @@ def reference_instance_scores(logits, ids, mask, weighting, last_n):
 @st.composite
 def token_problems(draw, *, allow_neg_inf: bool = True):
     """Logits on a half-integer grid (so ties are common and orderings exact), ids, mask."""
-    n_inst = draw(st.integers(1, 3))
-    n_tok = draw(st.integers(1, 6))
+    # leading instance axes: none (one sequence), one (a batch) or two
+    lead = (*draw(st.lists(st.integers(1, 3), max_size=2)), draw(st.integers(1, 6)))
     vocab = draw(st.integers(2, 9))
-    grid = draw(hnp.arrays(np.int64, (n_inst, n_tok, vocab), elements=st.integers(-24, 24)))
+    grid = draw(hnp.arrays(np.int64, (*lead, vocab), elements=st.integers(-24, 24)))
     logits = grid.astype(np.float64) / 2.0
     if allow_neg_inf:
         # some tokens the model cannot emit, never a whole row
-        holes = draw(hnp.arrays(np.bool_, (n_inst, n_tok, vocab)))
+        holes = draw(hnp.arrays(np.bool_, (*lead, vocab)))
         holes[..., 0] &= ~holes[..., 1:].all(axis=-1)
         logits = np.where(holes, -np.inf, logits)
-    ids = draw(hnp.arrays(np.int64, (n_inst, n_tok), elements=st.integers(0, vocab - 1)))
-    mask = draw(hnp.arrays(np.bool_, (n_inst, n_tok)))
+    ids = draw(hnp.arrays(np.int64, lead, elements=st.integers(0, vocab - 1)))
+    mask = draw(hnp.arrays(np.bool_, lead))
     # padding carries ids outside the vocabulary, as tokenizers' -100 does
     ids = np.where(mask, ids, -100)
     return logits, ids, mask
