@@ -32,9 +32,9 @@ def tokens(
 ) -> None:
     """Score a model's next-token distributions over expert solutions.
 
-    Writes one row per token metric (``model, step, task, score, stderr, ...``) so the
-    metrics can be read with the target's evaluations as proxies. Nothing is downloaded:
-    the model and tokenizer are read from local directories.
+    Writes one benchmark row per token metric (model, step, task, score,
+    stderr, ...), ready to read next to the target's evaluations as proxies.
+    Nothing is downloaded: model and tokenizer come from local directories.
     """
     from bayesproxy.tokens.errors import PairsFileError
     from bayesproxy.tokens.hf import read_pairs, token_metric_rows
