@@ -49,9 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     splits = [s for s in args.splits.split(",") if s]
     kwargs = dict(target=args.target, methods=specs, splits=splits, n_samples=400, progress=False)
 
+    # the machine may be shared: record the load around each phase with its time
+    load_serial = os.getloadavg()[0]
     start = time.perf_counter()
     serial = backtest(table, executor="serial", **kwargs)
     t_serial = time.perf_counter() - start
+    load_parallel = os.getloadavg()[0]
 
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -66,10 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"table: {table.n_units} units x {table.n_tasks} tasks; target {args.target}")
     print(f"methods: {[s.label for s in specs]}; splits: {splits}; jobs: {n_jobs}")
     print(f"cpus visible: {os.cpu_count()}; load average before: {os.getloadavg()}")
-    print(f"serial:            {t_serial:8.1f} s")
+    print(f"serial:            {t_serial:8.1f} s  (1-min load before: {load_serial:.1f})")
     print(
         f"{args.workers} workers (spawn): {t_parallel:8.1f} s  "
-        f"(speed-up {t_serial / t_parallel:.2f}x)"
+        f"(speed-up {t_serial / t_parallel:.2f}x; 1-min load before: {load_parallel:.1f})"
     )
     print(f"identical scores: {same}; failed jobs: {len(serial.errors)}")
 
