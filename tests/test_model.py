@@ -150,7 +150,9 @@ def test_intervals_widen_with_distance_and_stay_in_bounds(sim, fit):
     assert f["extrapolation"].iloc[-1]
     width = (f["upper"] - f["lower"]).to_numpy()
     assert width[-1] > width[0]
-    assert np.all(np.diff(width[2:]) > 0)
+    # widening until the interval fills most of [chance, ceiling] (up to Monte Carlo error)
+    assert np.all(np.diff(width) > -0.01)
+    assert width[-1] > 0.6 * (1.0 - chance)
 
 
 def test_distances_rule():

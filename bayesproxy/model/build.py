@@ -130,9 +130,29 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     if h.use_runs:
         coords["run"] = h.runs
     has_x = np.isfinite(design.x)
-    x = np.nan_to_num(design.x, nan=0.0)
+    multi = design.cell_n >= 2
+    t_units = np.unique(design.target_unit)
 
+    # Every array enters as pm.Data, so the compiled graph depends on the table's shapes
+    # only: a second table (or simulation) reuses the compiled sampler instead of paying
+    # numba compilation again.
     with pm.Model(coords=coords) as model:
+        x = pm.Data("compute_x", np.nan_to_num(design.x, nan=0.0), dims="unit")
+        no_x = pm.Data("compute_unknown", (~has_x).astype(float), dims="unit")
+        fam_idx = pm.Data("family_index", h.family_idx.astype("int64"), dims="unit")
+        run_idx = pm.Data("run_index", h.run_idx.astype("int64"), dims="unit")
+        ci = pm.Data("cell_unit", design.cell_unit.astype("int64"), dims="cell")
+        ck = pm.Data("cell_proxy", design.cell_proxy.astype("int64"), dims="cell")
+        J = pm.Data("cell_replicates", design.cell_n, dims="cell")
+        se2 = pm.Data("cell_se2", design.cell_se2, dims="cell")
+        multi_idx = pm.Data("multi_cell", np.nonzero(multi)[0].astype("int64"))
+        t_unit_idx = pm.Data("target_unit_index", t_units.astype("int64"), dims="target_unit")
+        t_pos = pm.Data(
+            "target_cell_index",
+            np.searchsorted(t_units, design.target_unit).astype("int64"),
+            dims="target_cell",
+        )
+        reps = pm.Data("proxy_replicates", design.replicates_per_proxy, dims="proxy")
         # --- capability hierarchy (non-centred) -----------------------------------------
         # The capability's scale is fixed by giving it unit variance across the population
         # and splitting that variance between compute, family, run and unit deviations with
@@ -162,15 +182,15 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         b_family = pm.Deterministic(
             "family_slope", slope_mu * (1.0 + rel_sd * slope_z), dims=("family", "factor")
         )
-        loc = a_family[h.family_idx] + b_family[h.family_idx] * x[:, None]
+        loc = a_family[fam_idx] + b_family[fam_idx] * x[:, None]
         if h.use_runs:
             run_sd = pm.Deterministic("run_intercept_sd", sd["run"], dims="factor")
             run_z = pm.ZeroSumNormal("run_intercept_z", dims=("run", "factor"), n_zerosum_axes=1)
             a_run = pm.Deterministic("run_intercept", run_sd * run_z, dims=("run", "factor"))
-            loc = loc + a_run[h.run_idx]
+            loc = loc + a_run[run_idx]
         unit_sd = pm.Deterministic("unit_sd", sd["unit"], dims="factor")
         # unknown compute: x ~ N(0, 1) integrated out adds b_f^2 to the innovation variance
-        innov_sd = pt.sqrt(unit_sd**2 + (~has_x)[:, None] * b_family[h.family_idx] ** 2)
+        innov_sd = pt.sqrt(unit_sd**2 + no_x[:, None] * b_family[fam_idx] ** 2)
         eta = pm.Normal("capability_z", 0.0, 1.0, dims=("unit", "factor"))
         theta = pm.Deterministic("capability", loc + innov_sd * eta, dims=("unit", "factor"))
 
@@ -195,26 +215,23 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         noise_z = pm.Normal("noise_z", 0.0, 1.0, dims="proxy")
         sigma = pm.Deterministic("noise_sd", pt.exp(noise_mu + noise_sd * noise_z), dims="proxy")
 
-        ci, ck = design.cell_unit, design.cell_proxy
-        J = design.cell_n
-        rep_var = sigma[ck] ** 2 + design.cell_se2
+        rep_var = sigma[ck] ** 2 + se2
         pred = mu[ck] + pt.sum(loading[ck] * theta[ci], axis=1)
         pm.Normal(
             "proxy_obs",
             mu=pred,
             sigma=pt.sqrt(psi[ck] ** 2 + rep_var / J),
-            observed=design.cell_mean,
+            observed=pm.Data("proxy_mean", design.cell_mean, dims="cell"),
             dims="cell",
         )
-        multi = J >= 2
         if multi.any():
             # floor: identical replicates (ss == 0) would give -inf under chi^2_{J-1}
             ss = np.maximum(design.cell_ss[multi], 1e-8)
             pm.Gamma(
                 "proxy_ss",
-                alpha=(J[multi] - 1.0) / 2.0,
-                beta=1.0 / (2.0 * rep_var[np.nonzero(multi)[0]]),
-                observed=ss,
+                alpha=(J[multi_idx] - 1.0) / 2.0,
+                beta=1.0 / (2.0 * rep_var[multi_idx]),
+                observed=pm.Data("proxy_sum_squares", ss),
             )
 
         # --- target link -------------------------------------------------------------------
@@ -231,16 +248,20 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             ceiling = pt.as_tensor(max(priors["ceiling"], c_t + 1e-3))
         lin = alpha + pt.dot(theta, beta)
         pm.Deterministic("target_p", c_t + (ceiling - c_t) * pm.math.sigmoid(lin), dims="unit")
-        t_units = np.unique(design.target_unit)
-        t_pos = np.searchsorted(t_units, design.target_unit)
         delta_sd = pm.HalfNormal("discrepancy_sd", priors["discrepancy_sd"])
         delta_z = pm.Normal("discrepancy_z", 0.0, 1.0, dims="target_unit")
-        q_units = c_t + (ceiling - c_t) * pm.math.sigmoid(lin[t_units] + delta_sd * delta_z)
+        q_units = c_t + (ceiling - c_t) * pm.math.sigmoid(lin[t_unit_idx] + delta_sd * delta_z)
         q = q_units[t_pos]
         if design.likelihood == "binomial":
             n_items = np.round(design.target_n_items).astype("int64")
             k = np.clip(np.round(design.target_score * n_items), 0, n_items).astype("int64")
-            pm.Binomial("target_obs", n=n_items, p=q, observed=k, dims="target_cell")
+            pm.Binomial(
+                "target_obs",
+                n=pm.Data("target_n_items", n_items, dims="target_cell"),
+                p=q,
+                observed=pm.Data("target_successes", k, dims="target_cell"),
+                dims="target_cell",
+            )
         else:
             kappa = pm.LogNormal(
                 "concentration", priors["concentration_log_mu"], priors["concentration_log_sd"]
@@ -251,7 +272,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
                 "target_obs",
                 alpha=q * kappa,
                 beta=(1.0 - q) * kappa,
-                observed=y,
+                observed=pm.Data("target_score", y, dims="target_cell"),
                 dims="target_cell",
             )
 
@@ -263,6 +284,6 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         var_link = pt.dot(beta, pt.dot(cov, beta))
         pm.Deterministic("alignment", pt.abs(cov_lb) / pt.sqrt(var_true * var_link), dims="proxy")
         pm.Deterministic("stability", 1.0 - sigma**2 / (var_true + sigma**2), dims="proxy")
-        raw_w = pt.dot(loading, beta) / (psi**2 + sigma**2 / design.replicates_per_proxy)
+        raw_w = pt.dot(loading, beta) / (psi**2 + sigma**2 / reps)
         pm.Deterministic("weight", raw_w / pt.sum(pt.abs(raw_w)), dims="proxy")
     return model
