@@ -35,6 +35,14 @@ def shared_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def simulated_table():
+    """A small simulated table with known truth; the target is hidden on 20% of units."""
+    from bayesproxy import datasets
+
+    return datasets.simulate(holdout_share=0.2, random_seed=0)
+
+
+@pytest.fixture(scope="session")
 def fitted_forecaster(request: pytest.FixtureRequest):
     """A small real fit of the proxy model on ``simulated_table`` (2 chains x 300 draws).
 
@@ -43,15 +51,10 @@ def fitted_forecaster(request: pytest.FixtureRequest):
     """
     import warnings
 
-    from bayesproxy import datasets
     from bayesproxy.errors import ConvergenceWarning
     from bayesproxy.model import ProxyForecaster
 
-    try:
-        table = request.getfixturevalue("simulated_table")
-    except pytest.FixtureLookupError:  # conftest without the data-layer fixture
-        table = datasets.simulate(holdout_share=0.2, random_seed=0)
-    table = getattr(table, "table", table)
+    table = request.getfixturevalue("simulated_table").table
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return ProxyForecaster(target=table.target or "target").fit(

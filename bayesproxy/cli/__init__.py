@@ -11,7 +11,13 @@ import sys
 
 import typer
 
-from bayesproxy.cli import main as _main  # noqa: F401  (registers version, demo)
+# importing each command module registers its commands on the app
+from bayesproxy.cli import backtest as _backtest  # noqa: F401
+from bayesproxy.cli import data as _data  # noqa: F401
+from bayesproxy.cli import main as _main  # noqa: F401
+from bayesproxy.cli import model as _model  # noqa: F401
+from bayesproxy.cli import report as _report  # noqa: F401
+from bayesproxy.cli import tokens as _tokens  # noqa: F401
 from bayesproxy.cli._app import app
 
 __all__ = ["app", "main"]
