@@ -183,7 +183,15 @@ def olmo_mmlu_table(data_dir: Path, *, quick: bool) -> BenchmarkTable:
     )
     long = long[~long["task"].str.endswith("_mc")]
     long = pd.concat([long, target], ignore_index=True)
-    return BenchmarkTable.from_dataframe(long, chance={"mmlu_mc": 0.25}, min_target_units=0)
+    chance = _olmo_rc_chance(data_dir, long) | {"mmlu_mc": 0.25}
+    return BenchmarkTable.from_dataframe(long, chance=chance, min_target_units=0)
+
+
+def _olmo_rc_chance(data_dir: Path, long: pd.DataFrame) -> dict[str, float]:
+    """Cloze-format accuracies keep their task's chance level (4-way MC: 0.25, not 0)."""
+    levels = _chance(data_dir, "olmo_ladder")
+    present = set(long["task"])
+    return {f"{task}_rc": c for task, c in levels.items() if f"{task}_rc" in present}
 
 
 def olmo_ladder_table(data_dir: Path, *, quick: bool) -> BenchmarkTable:
@@ -192,7 +200,9 @@ def olmo_ladder_table(data_dir: Path, *, quick: bool) -> BenchmarkTable:
     df = df[df["run_id"].str.startswith("ladder/") | df["run_id"].isin(["peteish7", "peteish13"])]
     long = _olmo_tasks(df)
     long = long[~long["task"].str.endswith("_mc")]  # the ladder has no letter-format evals
-    return BenchmarkTable.from_dataframe(long, min_target_units=0)
+    return BenchmarkTable.from_dataframe(
+        long, chance=_olmo_rc_chance(data_dir, long), min_target_units=0
+    )
 
 
 # ---------------------------------------------------------------------- methods
