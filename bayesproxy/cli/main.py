@@ -44,7 +44,7 @@ def demo(
         Path, typer.Option("--out", help="Folder for the demo's outputs (created if needed).")
     ] = Path("bayesproxy-demo"),
     draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 2000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Number of MCMC chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same forecasts).")] = 0,
 ) -> None:
@@ -65,7 +65,7 @@ def demo(
         f"example table: {table.n_units} units, {len(table.tasks)} tasks, target {table.target!r}"
     )
 
-    forecaster = ProxyForecaster(target=table.target, target_accept=0.95).fit(
+    forecaster = ProxyForecaster(target=table.target).fit(
         table, draws=draws, tune=tune, chains=chains, random_seed=seed
     )
     forecaster.save(out / "fit.nc")
