@@ -35,7 +35,7 @@ import pytensor.tensor as pt
 
 from bayesproxy.model.design import ACCURACY_EPS, Design
 
-__all__ = ["Hierarchy", "build_model", "hierarchy"]
+__all__ = ["Hierarchy", "build_model", "hierarchy", "noise_split", "proxy_grid"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,6 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         "proxy": list(design.proxies),
         "factor": list(range(D)),
         "family": h.families,
-        "cell": np.arange(len(design.cell_unit)),
         "target_cell": np.arange(len(design.target_unit)),
         "component": [
             c
@@ -130,7 +129,6 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     if h.use_runs:
         coords["run"] = h.runs
     has_x = np.isfinite(design.x)
-    multi = design.cell_n >= 2
     t_units = np.unique(design.target_unit)
 
     # Every array enters as pm.Data, so the compiled graph depends on the table's shapes
@@ -141,11 +139,13 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         no_x = pm.Data("compute_unknown", (~has_x).astype(float), dims="unit")
         fam_idx = pm.Data("family_index", h.family_idx.astype("int64"), dims="unit")
         run_idx = pm.Data("run_index", h.run_idx.astype("int64"), dims="unit")
-        ci = pm.Data("cell_unit", design.cell_unit.astype("int64"), dims="cell")
-        ck = pm.Data("cell_proxy", design.cell_proxy.astype("int64"), dims="cell")
-        J = pm.Data("cell_replicates", design.cell_n, dims="cell")
-        se2 = pm.Data("cell_se2", design.cell_se2, dims="cell")
-        multi_idx = pm.Data("multi_cell", np.nonzero(multi)[0].astype("int64"))
+        g = proxy_grid(design)
+        y = pm.Data("proxy_mean", g["mean"], dims=("unit", "proxy"))
+        mask = pm.Data("proxy_observed", g["observed"], dims=("unit", "proxy"))
+        J = pm.Data("proxy_count", g["count"], dims=("unit", "proxy"))
+        se2 = pm.Data("proxy_se2", g["se2"], dims=("unit", "proxy"))
+        half_dof = pm.Data("proxy_half_dof", g["half_dof"], dims=("unit", "proxy"))
+        ss = pm.Data("proxy_sum_squares", g["sum_squares"], dims=("unit", "proxy"))
         t_unit_idx = pm.Data("target_unit_index", t_units.astype("int64"), dims="target_unit")
         t_pos = pm.Data(
             "target_cell_index",
@@ -191,8 +191,6 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         unit_sd = pm.Deterministic("unit_sd", sd["unit"], dims="factor")
         # unknown compute: x ~ N(0, 1) integrated out adds b_f^2 to the innovation variance
         innov_sd = pt.sqrt(unit_sd**2 + no_x[:, None] * b_family[fam_idx] ** 2)
-        eta = pm.Normal("capability_z", 0.0, 1.0, dims=("unit", "factor"))
-        theta = pm.Deterministic("capability", loc + innov_sd * eta, dims=("unit", "factor"))
 
         # --- measurement model ------------------------------------------------------------
         mu = pm.Normal("proxy_intercept", 0.0, priors["proxy_intercept_sd"], dims="proxy")
@@ -212,27 +210,33 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         psi = pm.HalfNormal("unique_sd", priors["unique_sd"], dims="proxy")
         noise_mu = pm.Normal("noise_log_mu", priors["noise_log_mu"], priors["noise_log_mu_sd"])
         noise_sd = pm.HalfNormal("noise_log_sd", priors["noise_log_sd"])
-        noise_z = pm.Normal("noise_z", 0.0, 1.0, dims="proxy")
-        sigma = pm.Deterministic("noise_sd", pt.exp(noise_mu + noise_sd * noise_z), dims="proxy")
-
-        rep_var = sigma[ck] ** 2 + se2
-        pred = mu[ck] + pt.sum(loading[ck] * theta[ci], axis=1)
-        pm.Normal(
-            "proxy_obs",
-            mu=pred,
-            sigma=pt.sqrt(psi[ck] ** 2 + rep_var / J),
-            observed=pm.Data("proxy_mean", design.cell_mean, dims="cell"),
-            dims="cell",
+        sigma = pm.Deterministic(
+            "noise_sd", pt.exp(_log_noise(design, noise_mu, noise_sd)), dims="proxy"
         )
-        if multi.any():
-            # floor: identical replicates (ss == 0) would give -inf under chi^2_{J-1}
-            ss = np.maximum(design.cell_ss[multi], 1e-8)
-            pm.Gamma(
-                "proxy_ss",
-                alpha=(J[multi_idx] - 1.0) / 2.0,
-                beta=1.0 / (2.0 * rep_var[multi_idx]),
-                observed=pm.Data("proxy_sum_squares", ss),
+
+        # Proxies enter on a dense (unit, proxy) grid with a mask: every term is then a
+        # broadcast or a matrix-vector product instead of gathers and scatters over cells,
+        # which makes each gradient several times cheaper.
+        rep_var = sigma[None, :] ** 2 + se2
+        cell_var = psi[None, :] ** 2 + rep_var / J
+        eta = pm.Normal("capability_z", 0.0, 1.0, dims=("unit", "factor"))
+        if D == 1:
+            theta = _marginal_capability(
+                y, mask, mu, loading[:, 0], cell_var, loc[:, 0], innov_sd[:, 0], eta
             )
+        else:
+            theta = pm.Deterministic("capability", loc + innov_sd * eta, dims=("unit", "factor"))
+            resid = (y - mu[None, :] - pt.dot(theta, loading.T)) * mask
+            pm.Potential(
+                "proxy_loglik",
+                -0.5 * pt.sum(mask * pt.log(2.0 * np.pi * cell_var) + resid**2 / cell_var),
+            )
+        # within-cell sums of squares: (sigma_k^2 + se^2) chi^2_{J-1}, i.e. a Gamma with shape
+        # (J-1)/2 and rate 1/(2 rep_var), up to terms that depend on the data alone
+        pm.Potential(
+            "proxy_replicate_loglik",
+            -pt.sum(half_dof * pt.log(2.0 * rep_var) + ss / (2.0 * rep_var)),
+        )
 
         # --- target link -------------------------------------------------------------------
         c_t = design.target_chance
@@ -287,3 +291,109 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         raw_w = pt.dot(loading, beta) / (psi**2 + sigma**2 / reps)
         pm.Deterministic("weight", raw_w / pt.sum(pt.abs(raw_w)), dims="proxy")
     return model
+
+
+def _marginal_capability(y, mask, mu, lam, cell_var, loc, prior_sd, z):
+    """One-factor capability with the proxies' likelihood integrated over it.
+
+    Given the parameters, ``theta_i ~ N(loc_i, s_i^2)`` and the cell means are
+    ``N(mu_k + lam_k theta_i, v_c)``, so both the marginal likelihood of unit i's proxies and
+    ``theta_i | proxies ~ N(m_i, 1 / P_i)`` are closed form (``P_i = 1/s_i^2 +
+    sum_c lam^2 / v_c``). The model adds the former as a potential and writes
+    ``theta_i = m_i + z_i / sqrt(P_i)`` with ``z_i ~ N(0, 1)``: an exact reparametrisation in
+    which z is a priori independent of everything the proxies inform, so the sampler only
+    has to learn what the target adds. Units informed by dozens of proxies (where the usual
+    non-centred form has strong posterior correlations) and units with none (z then stays
+    N(0, 1)) both sample easily.
+    """
+    r = (y - mu[None, :] - lam[None, :] * loc[:, None]) * mask
+    prec_c = mask / cell_var
+    precision = 1.0 / prior_sd**2 + pt.dot(prec_c, lam**2)
+    b = pt.dot(r * prec_c, lam)
+    pm.Potential(
+        "proxy_marginal",
+        -0.5 * pt.sum(mask * pt.log(2.0 * np.pi * cell_var) + r**2 * prec_c)
+        + pt.sum(0.5 * b**2 / precision - 0.5 * pt.log(prior_sd**2 * precision)),
+    )
+    theta = loc + b / precision + z[:, 0] / pt.sqrt(precision)
+    return pm.Deterministic("capability", theta[:, None], dims=("unit", "factor"))
+
+
+#: Replicate degrees of freedom from which a task's noise SD is data-dominated.
+STRONG_NOISE_DOF = 20
+
+
+def _log_noise(design: Design, mean, sd):
+    """Log replicate-noise SD per proxy, centred where replicates pin it down.
+
+    A task with many replicated cells has its sigma_k fixed by the within-cell sums of
+    squares, and a non-centred ``mean + sd * z`` would then tie ``z`` to the population
+    parameters (a funnel the sampler crawls along); a task with few or no replicates is the
+    opposite case. Each task gets the parametrisation its data call for; the prior is the
+    same ``log sigma_k ~ N(mean, sd)`` either way.
+    """
+    strong, weak = noise_split(design)
+    log_sigma = pt.zeros(len(design.proxies))
+    if len(strong):
+        direct = pm.Normal("noise_log_sd_centred", mean, sd, shape=len(strong))
+        log_sigma = pt.set_subtensor(log_sigma[strong], direct)
+    if len(weak):
+        z = pm.Normal("noise_z", 0.0, 1.0, shape=len(weak))
+        log_sigma = pt.set_subtensor(log_sigma[weak], mean + sd * z)
+    return log_sigma
+
+
+def proxy_grid(design: Design) -> dict[str, np.ndarray]:
+    """Lay the design's proxy cells on a dense (unit, proxy) grid, zero where unobserved.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``mean``, ``observed`` (1/0), ``count`` (replicates; 1 where unobserved so variances
+        stay finite), ``se2``, ``half_dof`` ((J - 1) / 2 for cells with J >= 2) and
+        ``sum_squares`` (floored at 1e-8: identical replicates would give -inf under
+        chi^2_{J-1}), each of shape (units, proxies).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from bayesproxy.model.design import build_design
+    >>> ds = xr.Dataset(
+    ...     {"score": (("unit", "task"), np.linspace(0.2, 0.8, 8).reshape(4, 2))},
+    ...     coords={"unit": list("abcd"), "task": ["p", "t"]},
+    ... )
+    >>> proxy_grid(build_design(ds, target="t"))["observed"].shape
+    (4, 1)
+    """
+    shape = (design.n_units, len(design.proxies))
+    at = (design.cell_unit, design.cell_proxy)
+    grid = {name: np.zeros(shape) for name in ("mean", "observed", "se2", "half_dof")}
+    grid["count"] = np.ones(shape)
+    grid["sum_squares"] = np.zeros(shape)
+    grid["mean"][at] = design.cell_mean
+    grid["observed"][at] = 1.0
+    grid["count"][at] = design.cell_n
+    grid["se2"][at] = design.cell_se2
+    multi = design.cell_n >= 2
+    grid["half_dof"][at] = np.where(multi, (design.cell_n - 1.0) / 2.0, 0.0)
+    grid["sum_squares"][at] = np.where(multi, np.maximum(design.cell_ss, 1e-8), 0.0)
+    return grid
+
+
+def noise_split(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Return the indices of the proxies whose noise SD is centred (strong) and non-centred (weak).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from bayesproxy.model.design import build_design
+    >>> ds = xr.Dataset(
+    ...     {"score": (("unit", "task"), np.linspace(0.2, 0.8, 8).reshape(4, 2))},
+    ...     coords={"unit": list("abcd"), "task": ["p", "t"]},
+    ... )
+    >>> [idx.tolist() for idx in noise_split(build_design(ds, target="t"))]
+    [[], [0]]
+    """
+    dof = np.zeros(len(design.proxies))
+    np.add.at(dof, design.cell_proxy, np.maximum(design.cell_n - 1.0, 0.0))
+    return np.nonzero(dof >= STRONG_NOISE_DOF)[0], np.nonzero(dof < STRONG_NOISE_DOF)[0]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -30,7 +31,14 @@ import xarray as xr
 from bayesproxy.errors import BayesproxyError
 from bayesproxy.methods.base import MethodInputError, NotFittedError, make_forecast_frame
 from bayesproxy.model.convergence import ConvergenceReport, check_convergence, enforce
-from bayesproxy.model.design import Design, Scaling, build_design, data_fingerprint
+from bayesproxy.model.derived import add_derived
+from bayesproxy.model.design import (
+    Design,
+    Scaling,
+    build_design,
+    data_fingerprint,
+    table_dataset,
+)
 from bayesproxy.model.persistence import SCHEMA_VERSION, read_datatree, write_datatree
 from bayesproxy.model.predict import (
     ParamDraws,
@@ -39,12 +47,26 @@ from bayesproxy.model.predict import (
     param_draws,
     target_draws,
 )
+from bayesproxy.model.predictive import add_predictive_groups, observed_score_draws
 from bayesproxy.model.priors import priors_to_json, resolve_priors
+from bayesproxy.model.sampling import sample_nutpie, structure_key
 
 __all__ = ["ProxyForecaster"]
 
 #: Posterior draws used by forecasts (evenly thinned); enough for 90% intervals.
 FORECAST_DRAWS = 1000
+#: What a forecast is of: the score a new evaluation reports, or the unit's true score.
+FORECAST_KINDS = ("observed", "true")
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in FORECAST_KINDS:
+        raise MethodInputError(
+            f"kind must be 'observed' or 'true', got {kind!r}.",
+            hint="'observed' forecasts the score a new evaluation would report (with its "
+            "sampling noise); 'true' the unit's expected score.",
+        )
+    return kind
 
 
 def _version() -> str:
@@ -204,32 +226,52 @@ class ProxyForecaster:
             "target_accept": self.target_accept,
             "nuts_sampler": self.nuts_sampler,
         }
-        kwargs: dict[str, Any] = {}
-        if self.nuts_sampler != "nutpie":
-            kwargs["compute_convergence_checks"] = False
-        with model:
-            dt = pm.sample(
+        free = [rv.name for rv in model.free_RVs]
+        if self.nuts_sampler == "nutpie":
+            trace, reused = sample_nutpie(
+                model,
+                var_names=free + (["capability"] if self.n_factors > 1 else []),
+                key=structure_key(model, extra=self._structure(design)),
                 draws=draws,
                 tune=tune,
                 chains=chains,
-                cores=1 if chains == 1 else min(chains, 2),
-                random_seed=seed,
+                seed=seed,
                 target_accept=self.target_accept,
-                nuts_sampler=self.nuts_sampler,
                 progressbar=progressbar,
-                **kwargs,
             )
-        free = [rv.name for rv in model.free_RVs]
+            posterior = add_derived(
+                trace["posterior"].to_dataset(),
+                design,
+                n_factors=self.n_factors,
+                priors=self.priors,
+            )
+            sample_stats = trace["sample_stats"].to_dataset()
+        else:
+            with model:
+                trace = pm.sample(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    cores=1 if chains == 1 else min(chains, 2),
+                    random_seed=seed,
+                    target_accept=self.target_accept,
+                    nuts_sampler=self.nuts_sampler,
+                    progressbar=progressbar,
+                    compute_convergence_checks=False,
+                )
+            posterior = trace["posterior"].to_dataset()
+            sample_stats = trace["sample_stats"].to_dataset()
+            reused = False
         # the sampler's own transformed names (e.g. *_log__) are not user variables
-        free = [name for name in free if name in dt["posterior"].dataset]
+        free = [name for name in free if name in posterior]
         dt = xr.DataTree.from_dict(
             {
-                "posterior": dt["posterior"].to_dataset(),
-                "sample_stats": dt["sample_stats"].to_dataset(),
-                "observed_data": dt["observed_data"].to_dataset(),
+                "posterior": posterior,
+                "sample_stats": sample_stats,
                 "design": _design_dataset(design, self.n_factors),
             }
         )
+        sampler["compiled_sampler_reused"] = reused
         dt.attrs = {
             "bayesproxy_version": _version(),
             "schema_version": SCHEMA_VERSION,
@@ -241,6 +283,9 @@ class ProxyForecaster:
             "n_factors": self.n_factors,
             "free_variables": json.dumps(free),
         }
+        # the target's posterior predictive and pointwise log-likelihood (for PPC, LOO-PIT
+        # and ELPD), computed in NumPy from the posterior: no second compilation
+        dt = add_predictive_groups(dt)
         self._dt = dt
         self._report = check_convergence(dt, var_names=free)
         enforce(self._report, strict=strict)
@@ -258,6 +303,18 @@ class ProxyForecaster:
     def is_fitted(self) -> bool:
         """Whether :meth:`fit` (or :meth:`load`) has run."""
         return self._dt is not None
+
+    def _structure(self, design: Design) -> dict[str, Any]:
+        """Constants baked into the compiled model besides the table's shapes."""
+        from bayesproxy.model.build import noise_split
+
+        return {
+            "priors": priors_to_json(self.priors),
+            "n_factors": self.n_factors,
+            "chance": design.target_chance,
+            "likelihood": design.likelihood,
+            "noise_split": [idx.tolist() for idx in noise_split(design)],
+        }
 
     def _sampler(self) -> dict[str, Any]:
         return json.loads(self.datatree.attrs["sampler"])
@@ -301,11 +358,17 @@ class ProxyForecaster:
 
     # ------------------------------------------------------------------ samples
     def _unit_samples(
-        self, table: Any | None, *, which: str, rng: np.random.Generator
+        self,
+        table: Any | None,
+        *,
+        which: str,
+        rng: np.random.Generator,
+        kind: str = "true",
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
         """Units (frame of unit/model/step), target draws (N, S), distance, excess.
 
-        ``which`` is ``"missing"`` (fitted units with no target) or ``"all"``.
+        ``which`` is ``"missing"`` (fitted units with no target) or ``"all"``; ``kind`` is
+        ``"true"`` (the true score q) or ``"observed"`` (q plus a new evaluation's noise).
         """
         draws = self._draws()
         reference = self._reference(draws)
@@ -356,7 +419,47 @@ class ProxyForecaster:
             reference_cov=np.cov(reference, rowvar=False) if len(reference) > 1 else None,
             delta=delta,
         )
+        if kind == "observed":
+            samples = self._observed_scores(samples, draws, table=table, rng=rng)
         return units, samples, dist, excess
+
+    def _observed_scores(
+        self, q: np.ndarray, draws: ParamDraws, *, table: Any | None, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Scores a new evaluation would report given true-score draws ``q`` (N, S)."""
+        likelihood = str(self._design_ds().attrs["likelihood"])
+        if likelihood == "binomial":
+            return observed_score_draws(
+                q, likelihood=likelihood, n_items=self._item_counts(table, len(q)), rng=rng
+            )
+        kappa = self.datatree["posterior"]["concentration"].stack(sample=("chain", "draw"))
+        return observed_score_draws(
+            q,
+            likelihood=likelihood,
+            concentration=np.asarray(kappa.values, float)[draws.index],
+            rng=rng,
+        )
+
+    def _item_counts(self, table: Any | None, n_units: int) -> np.ndarray:
+        """Target items per unit: the table's target rows when known, else the training median."""
+        d = self._design_ds()
+        if "target_n_items" not in d:
+            raise MethodInputError(
+                "this fit does not record the target's item counts, which observed-score "
+                "forecasts of a Binomial target need.",
+                hint="refit with the current bayesproxy, or pass kind='true'.",
+            )
+        counts = np.full(n_units, float(np.nanmedian(d["target_n_items"].values)))
+        ds = table_dataset(table) if table is not None else None
+        if ds is not None and "n_items" in ds and self.target in ds["task"].values:
+            items = ds["n_items"].sel(task=self.target)
+            other = [dim for dim in items.dims if dim != "unit"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN units: fallback
+                known = np.asarray(items.median(other, skipna=True).values, float)
+            ok = np.isfinite(known) & (known >= 1)
+            counts = np.where(ok, known, counts)
+        return counts
 
     def predictive_samples(
         self,
@@ -364,8 +467,9 @@ class ProxyForecaster:
         *,
         n_samples: int = 1000,
         random_seed: int | None = None,
+        kind: str = "observed",
     ) -> xr.DataArray:
-        """Predictive draws of each unit's true target score, dims ``(unit, sample)``.
+        """Predictive draws of each unit's target score, dims ``(unit, sample)``.
 
         Parameters
         ----------
@@ -375,13 +479,26 @@ class ProxyForecaster:
         n_samples : int, default 1000
         random_seed : int, optional
             Default: derived from the fit's seed (same fit, same draws).
+        kind : {"observed", "true"}, default "observed"
+            ``"observed"``: the score a new evaluation would report, i.e. the true score
+            plus the fit's measurement noise (``Binomial(n_items, q) / n_items`` with the
+            unit's target item count from ``table`` when known, else the training median;
+            or ``Beta(q kappa, (1 - q) kappa)`` with the posterior concentration). These
+            draws lie in [0, 1] and may fall below chance, as real scores do.
+            ``"true"``: the unit's true (expected) score ``q``, inside [chance, ceiling].
 
         Returns
         -------
         xarray.DataArray
+
+        Examples
+        --------
+        >>> fc.predictive_samples(n_samples=200, kind="true").dims  # doctest: +SKIP
+        ('unit', 'sample')
         """
+        _check_kind(kind)
         rng = self._rng(1) if random_seed is None else np.random.default_rng(random_seed)
-        units, samples, _, _ = self._unit_samples(table, which="missing", rng=rng)
+        units, samples, _, _ = self._unit_samples(table, which="missing", rng=rng, kind=kind)
         pick = rng.choice(samples.shape[1], size=n_samples, replace=n_samples > samples.shape[1])
         return xr.DataArray(
             samples[:, pick],
@@ -401,6 +518,7 @@ class ProxyForecaster:
         *,
         prob: float = 0.9,
         threshold: float | None = None,
+        kind: str = "observed",
     ) -> pd.DataFrame:
         """Forecast the target's score with intervals, exceedance and extrapolation flags.
 
@@ -413,6 +531,15 @@ class ProxyForecaster:
             Probability of the central interval ``[lower, upper]``.
         threshold : float, optional
             ``p_above`` is the posterior probability that the score exceeds it.
+        kind : {"observed", "true"}, default "observed"
+            ``"observed"`` forecasts the score a new evaluation of the unit would report:
+            the true score plus the measurement noise of the fit's likelihood (Binomial
+            over the unit's target item count, taken from ``table`` when known, else the
+            training median; or Beta with the posterior concentration), so intervals cover
+            observed scores. Its bounds lie in [0, 1] and may fall below chance.
+            ``"true"`` forecasts the unit's true (expected) score ``q``; its bounds always
+            lie inside ``[chance, ceiling]``. ``mean`` agrees between the two up to
+            Monte Carlo error.
 
         Returns
         -------
@@ -421,7 +548,7 @@ class ProxyForecaster:
             extrapolation``. ``distance`` is the Mahalanobis distance of the unit's capability
             from the training units (those with an observed target) in training SDs;
             ``extrapolation`` is True when it exceeds the largest training distance.
-            Intervals stay inside ``[chance, ceiling]`` and widen with the excess distance.
+            Intervals widen with the excess distance.
 
         Examples
         --------
@@ -431,7 +558,10 @@ class ProxyForecaster:
         """
         if self._dt is None:
             raise NotFittedError(self.name)
-        units, samples, dist, excess = self._unit_samples(table, which="missing", rng=self._rng(0))
+        _check_kind(kind)
+        units, samples, dist, excess = self._unit_samples(
+            table, which="missing", rng=self._rng(0), kind=kind
+        )
         return make_forecast_frame(
             units["unit"].to_numpy(),
             model=units["model"].to_numpy(),
@@ -607,8 +737,17 @@ def _design_dataset(design: Design, n_factors: int) -> xr.Dataset:
             "run": ("unit", design.run.astype(str)),
             "x": ("unit", design.x),
             "has_target": ("unit", design.has_target),
+            # one entry per observed target cell (unit x replicate), in the model's order:
+            # what the target's predictive checks and observed-score forecasts need
+            "target_unit": ("target_cell", design.target_unit.astype("int64")),
+            "target_score": ("target_cell", design.target_score.astype(float)),
+            "target_n_items": ("target_cell", design.target_n_items.astype(float)),
         },
-        coords={"proxy": list(s.proxies), "unit": design.units.tolist()},
+        coords={
+            "proxy": list(s.proxies),
+            "unit": design.units.tolist(),
+            "target_cell": np.arange(len(design.target_unit)),
+        },
     )
     ds.attrs = {
         "compute_center": s.compute_center,

@@ -1,0 +1,189 @@
+"""Named posterior quantities computed from the sampled parameters in NumPy.
+
+The sampler writes only the free parameters (see :mod:`bayesproxy.model.sampling`); this
+module rebuilds every ``pm.Deterministic`` of :func:`~bayesproxy.model.build.build_model`
+from them with the same formulas, draw by draw. A test checks it against PyMC's own
+``compute_deterministics`` so the two can never drift apart.
+
+Examples
+--------
+>>> from bayesproxy.model.derived import DERIVED
+>>> "alignment" in DERIVED and "capability" in DERIVED
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from bayesproxy.model.build import hierarchy, noise_split, proxy_grid
+from bayesproxy.model.design import Design
+
+__all__ = ["DERIVED", "add_derived"]
+
+#: The deterministic quantities rebuilt here (all of the model's ``pm.Deterministic``).
+DERIVED = (
+    "family_intercept_sd",
+    "family_intercept",
+    "slope_mu",
+    "family_slope_sd",
+    "family_slope",
+    "run_intercept_sd",
+    "run_intercept",
+    "unit_sd",
+    "noise_sd",
+    "loading",
+    "capability",
+    "ceiling",
+    "target_p",
+    "alignment",
+    "stability",
+    "weight",
+)
+
+_SAMPLE = ("chain", "draw")
+#: Upper bound on (draws x units x proxies) elements held at once for the capability.
+_BLOCK = 20_000_000
+
+
+def _sigmoid(x: xr.DataArray) -> xr.DataArray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _noise_sd(post: xr.Dataset, design: Design) -> xr.DataArray:
+    strong, weak = noise_split(design)
+    shape = (post.sizes["chain"], post.sizes["draw"], len(design.proxies))
+    log_sigma = np.zeros(shape)
+    if len(strong):
+        log_sigma[..., strong] = post["noise_log_sd_centred"].values
+    if len(weak):
+        mean = post["noise_log_mu"].values[..., None]
+        sd = post["noise_log_sd"].values[..., None]
+        log_sigma[..., weak] = mean + sd * post["noise_z"].values
+    return xr.DataArray(np.exp(log_sigma), dims=(*_SAMPLE, "proxy"))
+
+
+def _one_factor_capability(post: xr.Dataset, design: Design) -> np.ndarray:
+    """Capability draws of the one-factor model, ``loc + b / P + z / sqrt(P)``."""
+    h = hierarchy(design)
+    grid = proxy_grid(design)
+    x = np.nan_to_num(design.x, nan=0.0)
+    no_x = (~np.isfinite(design.x)).astype(float)
+    C, S = post.sizes["chain"], post.sizes["draw"]
+
+    def flat(name: str) -> np.ndarray:
+        da = post[name]
+        rest = [d for d in ("unit", "family", "run", "proxy", "factor") if d in da.dims]
+        values = np.asarray(da.transpose(*_SAMPLE, *rest).values, float)
+        return values.reshape(C * S, *values.shape[2:])
+
+    a_f, b_f = flat("family_intercept")[..., 0], flat("family_slope")[..., 0]
+    loc = a_f[:, h.family_idx] + b_f[:, h.family_idx] * x
+    if h.use_runs:
+        loc = loc + flat("run_intercept")[..., 0][:, h.run_idx]
+    prior_var = flat("unit_sd")[:, :1] ** 2 + no_x * b_f[:, h.family_idx] ** 2
+    mu, lam = flat("proxy_intercept"), flat("loading")[..., 0]
+    psi2, sig2 = flat("unique_sd") ** 2, flat("noise_sd") ** 2
+    z = flat("capability_z")[..., 0]
+    theta = np.empty_like(z)
+    step = max(1, _BLOCK // max(1, grid["mean"].size))
+    for start in range(0, C * S, step):
+        sl = slice(start, start + step)
+        cell_var = psi2[sl, None, :] + (sig2[sl, None, :] + grid["se2"]) / grid["count"]
+        prec = grid["observed"] / cell_var
+        resid = grid["mean"] - mu[sl, None, :] - lam[sl, None, :] * loc[sl, :, None]
+        precision = 1.0 / prior_var[sl] + np.einsum("snk,sk->sn", prec, lam[sl] ** 2)
+        b = np.einsum("snk,sk->sn", prec * resid, lam[sl])
+        theta[sl] = loc[sl] + b / precision + z[sl] / np.sqrt(precision)
+    return theta.reshape(C, S, -1, 1)
+
+
+def add_derived(
+    posterior: xr.Dataset,
+    design: Design,
+    *,
+    n_factors: int,
+    priors: dict[str, float],
+) -> xr.Dataset:
+    """Return ``posterior`` with every named quantity of the model added.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Free parameters as written by the sampler (dims chain, draw, ...).
+    design : Design
+        The design the model was built from.
+    n_factors : int
+    priors : dict
+        The resolved priors (for a fixed ceiling).
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    post = posterior.copy()
+    share = post["variance_share"]
+    parts = [str(c) for c in post["component"].values]
+
+    def part_sd(name: str) -> xr.DataArray:
+        if name in parts:
+            return np.sqrt(share.sel(component=name, drop=True))
+        return xr.zeros_like(share.isel(component=0, drop=True))
+
+    post["family_intercept_sd"] = part_sd("family")
+    post["family_intercept"] = post["family_intercept_sd"] * post["family_intercept_z"]
+    post["slope_mu"] = part_sd("compute")
+    spread = post["family_slope_spread"]
+    post["family_slope_sd"] = post["slope_mu"] * spread
+    post["family_slope"] = post["slope_mu"] * (1.0 + spread * post["family_slope_z"])
+    if "run" in parts:
+        post["run_intercept_sd"] = part_sd("run")
+        post["run_intercept"] = post["run_intercept_sd"] * post["run_intercept_z"]
+    post["unit_sd"] = part_sd("unit")
+    post["noise_sd"] = _noise_sd(post, design).assign_coords(proxy=post["proxy"].values)
+    if n_factors > 1:
+        raw = post["loading_raw"]
+        rows = np.arange(raw.sizes["proxy"])[:, None]
+        cols = np.arange(raw.sizes["factor"])[None, :]
+        lower = xr.DataArray((rows >= cols).astype(float), dims=("proxy", "factor"))
+        diag = xr.DataArray(rows == cols, dims=("proxy", "factor"))
+        post["loading"] = xr.where(diag, np.abs(raw), raw) * lower
+    else:
+        post["capability"] = xr.DataArray(
+            _one_factor_capability(post, design),
+            dims=(*_SAMPLE, "unit", "factor"),
+            coords={"unit": post["unit"].values, "factor": post["factor"].values},
+        )
+    chance = float(design.target_chance)
+    if "ceiling_frac" in post:
+        post["ceiling"] = chance + (1.0 - chance) * post["ceiling_frac"]
+        ceiling = post["ceiling"]
+    else:
+        ceiling = max(float(priors["ceiling"]), chance + 1e-3)
+    theta, beta = post["capability"], post["beta"]
+    lin = post["alpha"] + (theta * beta).sum("factor")
+    post["target_p"] = chance + (ceiling - chance) * _sigmoid(lin)
+
+    # proxy properties (see build_model): covariance of capability across units
+    centered = theta - theta.mean("unit")
+    n_units = theta.sizes["unit"]
+    cov = xr.dot(centered, centered.rename(factor="factor2"), dim="unit") / (n_units - 1)
+    loading = post["loading"]
+    beta2 = beta.rename(factor="factor2")
+    cov_lb = xr.dot(loading, xr.dot(cov, beta2, dim="factor2"), dim="factor")
+    var_true = (
+        xr.dot(xr.dot(loading, cov, dim="factor"), loading.rename(factor="factor2"), dim="factor2")
+        + post["unique_sd"] ** 2
+    )
+    var_link = xr.dot(beta, xr.dot(cov, beta2, dim="factor2"), dim="factor")
+    sigma2 = post["noise_sd"] ** 2
+    post["alignment"] = np.abs(cov_lb) / np.sqrt(var_true * var_link)
+    post["stability"] = 1.0 - sigma2 / (var_true + sigma2)
+    reps = xr.DataArray(design.replicates_per_proxy, dims="proxy")
+    raw_w = xr.dot(loading, beta, dim="factor") / (post["unique_sd"] ** 2 + sigma2 / reps)
+    post["weight"] = raw_w / np.abs(raw_w).sum("proxy")
+    order = ("chain", "draw", "unit", "family", "run", "proxy", "factor", "component")
+    for name in post.data_vars:
+        post[name] = post[name].transpose(*[d for d in order if d in post[name].dims], ...)
+    return post

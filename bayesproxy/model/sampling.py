@@ -1,0 +1,148 @@
+"""Sample the proxy model with nutpie, compiling each model structure once per process.
+
+Compiling the model to machine code (numba, through nutpie) costs far more than sampling a
+small table. Every array of a table enters the model as ``pm.Data``, so two tables with the
+same shapes and structure share one compiled sampler: the second fit (a refit on updated
+scores, a backtest fold of the same size, a simulation of a calibration run) swaps the data
+in with ``with_data`` and goes straight to sampling.
+
+Only the free parameters (plus, with several factors, the capability) are written by the
+sampler; every other named quantity is computed afterwards in NumPy
+(:mod:`bayesproxy.model.derived`), because each extra output lengthens compilation.
+
+Examples
+--------
+>>> structure_key(None, extra=("demo",))[:8]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["clear_cache", "sample_nutpie", "structure_key"]
+
+#: Compiled samplers kept per process (least recently used dropped first).
+CACHE_SIZE = 4
+_CACHE: OrderedDict[str, Any] = OrderedDict()
+
+
+def _data_vars(model: Any) -> dict[str, Any]:
+    return {var.name: var for var in model.data_vars}
+
+
+def structure_key(model: Any, *, extra: Any = ()) -> str:
+    """Hash of everything the compiled sampler depends on apart from data values.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    extra : any JSON-serialisable value
+        Constants baked into the graph (priors, chance level, parametrisation choices).
+
+    Returns
+    -------
+    str
+        A SHA-256 hex digest.
+    """
+    parts = {
+        "data": sorted(
+            (name, list(np.shape(var.get_value())), str(var.dtype))
+            for name, var in _data_vars(model).items()
+        ),
+        "variables": sorted(model.named_vars),
+        "dims": {name: len(values) for name, values in model.coords.items()},
+        "extra": extra,
+    }
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def clear_cache() -> None:
+    """Forget every compiled sampler of this process."""
+    _CACHE.clear()
+
+
+def _compiled(model: Any, *, var_names: list[str], key: str) -> tuple[Any, bool]:
+    import nutpie
+
+    hit = key in _CACHE
+    if hit:
+        _CACHE.move_to_end(key)
+        compiled = _CACHE[key]
+        # data the log density does not read (e.g. labels for derived quantities) were
+        # pruned from the compiled graph
+        used = {var.name for var in compiled.shared_var_keys}
+        values = {
+            name: var.get_value() for name, var in _data_vars(model).items() if name in used
+        }
+        return compiled.with_data(**values), True
+    compiled = nutpie.compile_pymc_model(model, var_names=var_names)
+    _CACHE[key] = compiled
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return compiled, False
+
+
+def sample_nutpie(
+    model: Any,
+    *,
+    var_names: list[str],
+    key: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool,
+) -> tuple[xr.DataTree, bool]:
+    """Sample ``model`` (compiling it unless a sampler of the same structure is cached).
+
+    Parameters
+    ----------
+    model : pymc.Model
+    var_names : list of str
+        Variables the sampler writes to the posterior.
+    key : str
+        From :func:`structure_key`.
+    draws, tune, chains, seed : int
+    target_accept : float
+    progressbar : bool
+
+    Returns
+    -------
+    trace : xarray.DataTree
+        ``posterior`` and ``sample_stats``, labelled with this model's coordinates.
+    reused : bool
+        Whether a compiled sampler was reused.
+    """
+    import nutpie
+
+    compiled, reused = _compiled(model, var_names=var_names, key=key)
+    trace = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, 2),
+        seed=seed,
+        target_accept=target_accept,
+        progress_bar=progressbar,
+    )
+    posterior = trace["posterior"].to_dataset()
+    # a reused sampler still carries the labels of the table it was compiled for
+    labels = {
+        dim: list(values)
+        for dim, values in model.coords.items()
+        if dim in posterior.dims and posterior.sizes[dim] == len(values)
+    }
+    posterior = posterior.assign_coords(labels)
+    out = xr.DataTree.from_dict(
+        {"posterior": posterior, "sample_stats": trace["sample_stats"].to_dataset()}
+    )
+    return out, reused

@@ -1,0 +1,58 @@
+"""The NumPy-derived posterior quantities equal PyMC's own deterministics; compiled samplers
+are reused across tables of one structure without changing results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from bayesproxy.model.build import build_model
+from bayesproxy.model.derived import DERIVED
+from bayesproxy.model.design import build_design
+
+
+@pytest.fixture(scope="module")
+def model_and_fit(fitted_forecaster, simulated_table):
+    fc = fitted_forecaster
+    design = build_design(simulated_table.table, target=fc.target)
+    model = build_model(design, priors=fc.priors, n_factors=fc.n_factors)
+    return model, fc
+
+
+def test_derived_quantities_match_pymc_deterministics(model_and_fit):
+    model, fc = model_and_fit
+    post = fc.datatree["posterior"].to_dataset().isel(draw=slice(0, 5))
+    free = [rv.name for rv in model.free_RVs]
+    expected = pm.compute_deterministics(
+        post[free], model=model, progressbar=False, compile_kwargs={"mode": "FAST_COMPILE"}
+    )
+    names = [name for name in DERIVED if name in expected]
+    assert {"capability", "alignment", "stability", "weight", "target_p", "noise_sd"} <= set(names)
+    for name in names:
+        got = post[name].transpose(*expected[name].dims)
+        np.testing.assert_allclose(got.values, expected[name].values, rtol=1e-6, atol=1e-9)
+
+
+def test_compiled_sampler_is_reused_with_identical_results(fitted_forecaster, simulated_table):
+    import json
+    import warnings
+
+    from bayesproxy import ProxyForecaster
+    from bayesproxy.errors import ConvergenceWarning
+
+    first = fitted_forecaster
+    settings = json.loads(first.datatree.attrs["sampler"])
+    with warnings.catch_warnings():  # same small budget as the fixture's fit
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        again = ProxyForecaster(target=first.target).fit(
+            simulated_table.table,
+            draws=settings["draws"],
+            tune=settings["tune"],
+            chains=settings["chains"],
+            random_seed=settings["random_seed"],
+        )
+    assert json.loads(again.datatree.attrs["sampler"])["compiled_sampler_reused"]
+    a = first.datatree["posterior"]["alignment"].values
+    b = again.datatree["posterior"]["alignment"].values
+    np.testing.assert_array_equal(a, b)
