@@ -339,7 +339,14 @@ def _run_one(setting: str, args: argparse.Namespace, methods: list[str], executo
             targets=targets,
             methods=methods,
             quick=args.quick,
-            splits=[ComputeCutoff(flops=8.4e22), LeaveOneFamilyOut()],
+            splits=[
+                split
+                for key, split in (
+                    ("cutoff", ComputeCutoff(flops=8.4e22)),
+                    ("family", LeaveOneFamilyOut()),
+                )
+                if key in args.obs_splits.split(",")
+            ],
             executor=executor,
         )
         title = TITLES[setting]
@@ -428,6 +435,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="Fewer bootstrap refits, draws and checkpoints."
     )
+    parser.add_argument(
+        "--obs-splits",
+        default="cutoff,family",
+        help="ObsScaling splits: cutoff (8.4e22 FLOPs), family (leave-one-family-out).",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--render-only",
@@ -453,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Command: `python examples/backtest_real_data.py DATA_DIR "
         f"--methods {args.methods} --settings {args.settings}"
         f"{' --targets ' + args.targets if args.targets else ''}"
+        f"{' --obs-splits ' + args.obs_splits if args.obs_splits != 'cutoff,family' else ''}"
         f"{' --quick' if args.quick else ''}`",
         "",
     ]
