@@ -94,7 +94,8 @@ def test_weights_are_bounded_and_normalised(fit):
 
 # ---------------------------------------------------------------------- forecasts
 def test_forecast_missing_units_bounded(sim, fit):
-    f = fit.forecast(prob=0.9, threshold=0.5)
+    # the true score stays inside [chance, ceiling]; observed scores: test_model_predictive
+    f = fit.forecast(prob=0.9, threshold=0.5, kind="true")
     assert list(f.columns) == list(FORECAST_COLUMNS)
     hidden = ~sim.table.target_observed
     assert sorted(f["unit"]) == sorted(hidden.index[hidden.values])
@@ -104,7 +105,7 @@ def test_forecast_missing_units_bounded(sim, fit):
     assert f["p_above"].between(0, 1).all()
     assert (f["distance"] >= 0).all()
     # wider intervals at a higher probability
-    f50 = fit.forecast(prob=0.5)
+    f50 = fit.forecast(prob=0.5, kind="true")
     assert ((f50["upper"] - f50["lower"]) < (f["upper"] - f["lower"])).all()
 
 
@@ -143,7 +144,7 @@ def test_intervals_widen_with_distance_and_stay_in_bounds(sim, fit):
         )
         units.append(u)
     new = BenchmarkTable(xr.concat(units, dim="unit").assign_attrs(target=""))
-    f = fit.forecast(new, prob=0.9)
+    f = fit.forecast(new, prob=0.9, kind="true")
     chance = float(sim.table.chance["target"])
     assert (f["lower"] >= chance - 1e-12).all() and (f["upper"] <= 1.0 + 1e-12).all()
     assert np.all(np.diff(f["distance"]) > 0)

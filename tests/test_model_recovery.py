@@ -36,7 +36,7 @@ def test_alignment_and_stability_ordering(recovered):
 
 def test_held_out_target_inside_intervals(recovered):
     sim, fc = recovered
-    f = fc.forecast(prob=0.9).set_index("unit")
+    f = fc.forecast(prob=0.9, kind="true").set_index("unit")  # intervals of the true score
     true = sim.truth.target_p.to_series().loc[f.index]
     inside = (true >= f["lower"]) & (true <= f["upper"])
     assert len(f) == 15

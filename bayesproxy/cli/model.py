@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,13 @@ def _read(path: Path, *, target: str | None, proxies: list[str] | None = None):
     from bayesproxy.io import read_table
 
     return read_table(path, target=target, proxies=proxies)
+
+
+class Kind(StrEnum):
+    """What ``bayesproxy forecast`` forecasts."""
+
+    observed = "observed"
+    true = "true"
 
 
 @contextmanager
@@ -117,6 +125,13 @@ def forecast(
     threshold: Annotated[
         float | None, typer.Option(help="Report P(target > THRESHOLD) as p_above.")
     ] = None,
+    kind: Annotated[
+        Kind,
+        typer.Option(
+            help="observed: the score a new evaluation would report (with its sampling "
+            "noise); true: the unit's expected score, between chance and the ceiling.",
+        ),
+    ] = Kind.observed,
 ) -> None:
     """Forecast the target from a saved fit, without re-running MCMC.
 
@@ -128,7 +143,7 @@ def forecast(
     with _user_errors():
         forecaster = ProxyForecaster.load(fit_path)
         new = _read(table, target=None) if table is not None else None
-        frame = forecaster.forecast(new, prob=prob, threshold=threshold)
+        frame = forecaster.forecast(new, prob=prob, threshold=threshold, kind=kind.value)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.drop(columns=["unit"]).to_csv(out, index=False)
     flagged = int(frame["extrapolation"].sum())

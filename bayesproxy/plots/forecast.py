@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,7 +172,7 @@ def _from_forecaster(forecaster: Any, table: Any, *, prob: float, n_samples: int
             f"the target {target!r} is not a task of the table.\n"
             "Hint: pass the table the forecaster was fitted on (it must list the target task)."
         )
-    samples = forecaster.predictive_samples(table, n_samples=n_samples, random_seed=seed)
+    samples = _true_score_samples(forecaster, table, n_samples=n_samples, seed=seed)
     if samples is None:
         raise PlotInputError(
             f"the {getattr(forecaster, 'name', type(forecaster).__name__)!r} forecaster has no "
@@ -200,6 +201,17 @@ def _from_forecaster(forecaster: Any, table: Any, *, prob: float, n_samples: int
     return _FanInputs(samples, units, chance, ceiling, target)
 
 
+def _true_score_samples(forecaster: Any, table: Any, *, n_samples: int, seed: int) -> Any:
+    """Predictive draws of the units' true score where the forecaster tells it apart.
+
+    The fan's bands are of the true (expected) score, like the fitted units' ``target_p``;
+    observed scores scatter around them by their sampling noise.
+    """
+    method = forecaster.predictive_samples
+    kwargs = {"kind": "true"} if "kind" in inspect.signature(method).parameters else {}
+    return method(table, n_samples=n_samples, random_seed=seed, **kwargs)
+
+
 def _fitted_units(forecaster: Any, dt: xr.DataTree, *, prob: float, n_samples: int, seed: int):
     """Fan the fitted units: posterior for observed ones, forecasts for the others."""
     inputs = _from_datatree(dt, var_name="target_p")
@@ -210,7 +222,7 @@ def _fitted_units(forecaster: Any, dt: xr.DataTree, *, prob: float, n_samples: i
         replace=n_samples > inputs.samples.sizes["sample"],
     )
     samples = inputs.samples.isel(sample=pick).drop_vars("sample", errors="ignore")
-    missing = forecaster.predictive_samples(n_samples=n_samples, random_seed=seed)
+    missing = _true_score_samples(forecaster, None, n_samples=n_samples, seed=seed)
     units = inputs.units.copy()
     if missing is not None and missing.sizes.get("unit", 0):
         labels = [str(u) for u in missing["unit"].values]
@@ -357,7 +369,8 @@ def plot_forecast_fan(
     """Fan chart of the target's forecast against log compute or training step, per run.
 
     Each panel is one training run: gray bands are the central 50% and ``ci_prob``
-    predictive intervals, the black line the median, filled circles the observed target,
+    predictive intervals of the true (expected) score, the black line the median, filled
+    circles the observed target (which scatters around the bands by its sampling noise),
     open triangles the units flagged as extrapolation (outside the training units), and the
     dashed and dotted lines the chance floor and the ceiling. When every run holds a
     single unit (a table of final models), one panel shows all units with interval bars.

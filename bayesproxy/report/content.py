@@ -36,7 +36,9 @@ ASSUMPTIONS: tuple[str, ...] = (
     "stability is the share of its variance not due to training noise; a proxy's weight "
     "rises with both.",
     "The target follows a sigmoid emergence curve in the capability between its chance "
-    "floor and a ceiling, so forecasts never leave [chance, ceiling].",
+    "floor and a ceiling; forecast intervals are for the score a new evaluation would "
+    "report, so they include its sampling noise (Binomial over the task's items, or the "
+    "fitted Beta noise) and may reach slightly below chance.",
     "Forecasts for units outside the training units are flagged as extrapolation; their "
     "intervals widen with the distance from the training units but rest on the assumption "
     "that the same emergence curve continues.",
@@ -314,6 +316,7 @@ def gather(
             "the fit has no 'posterior' group, so there is nothing to report.\n"
             "Hint: fit the model first (ProxyForecaster(...).fit(table)) and save it."
         )
+    dt = _with_predictive_checks(dt)
     target = str(getattr(forecaster, "target", "") or dt.attrs.get("target", ""))
     table = table if table is not None else _fitted_table(forecaster)
     converged, reasons, conv_table = _verdict(forecaster, dt)
@@ -369,6 +372,22 @@ def gather(
         extrapolation_warnings=warnings_,
         figures=figs,
     )
+
+
+def _with_predictive_checks(dt: xr.DataTree) -> xr.DataTree:
+    """Add the target's posterior predictive and log-likelihood groups when a fit lacks them.
+
+    A bayesproxy fit has everything they need (computed in NumPy, no MCMC); any other tree
+    is returned as it is and its check figures say what is missing.
+    """
+    if {"posterior_predictive", "log_likelihood"} <= set(dt.children):
+        return dt
+    from bayesproxy.model.predictive import PredictiveInputError, add_predictive_groups
+
+    try:
+        return add_predictive_groups(dt)
+    except PredictiveInputError:
+        return dt
 
 
 def _fan(plots: Any, source: Any, table: Any, prob: float) -> Any:
