@@ -56,3 +56,13 @@ def test_compiled_sampler_is_reused_with_identical_results(fitted_forecaster, si
     a = first.datatree["posterior"]["alignment"].values
     b = again.datatree["posterior"]["alignment"].values
     np.testing.assert_array_equal(a, b)
+
+
+def test_family_and_run_intercepts_vary_and_sum_to_zero(model_and_fit):
+    """Regression: the zero-sum constraint runs over families (runs), not over factors
+    (which, with one factor, once forced every intercept to zero)."""
+    model, _ = model_and_fit
+    for name in ("family_intercept", "run_intercept"):
+        draws = pm.draw(model[name], draws=50, random_seed=1)  # (draws, level, factor)
+        assert draws.std(axis=1).min() > 0.0
+        np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-9)

@@ -173,8 +173,13 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         fam_sd = pm.Deterministic("family_intercept_sd", sd["family"], dims="factor")
         # zero-sum: a common shift of all intercepts would trade off against the proxy
         # intercepts mu_k (a ridge the sampler crawls along); the population mean is 0
-        fam_z = pm.ZeroSumNormal("family_intercept_z", dims=("family", "factor"), n_zerosum_axes=1)
-        a_family = pm.Deterministic("family_intercept", fam_sd * fam_z, dims=("family", "factor"))
+        # zero-sum: a common shift of all intercepts would trade off against the proxy
+        # intercepts mu_k (a ridge the sampler crawls along); the population mean is 0.
+        # ZeroSumNormal sums to zero over its *last* axes, hence (factor, family).
+        fam_z = pm.ZeroSumNormal("family_effect_z", dims=("factor", "family"), n_zerosum_axes=1)
+        a_family = pm.Deterministic(
+            "family_intercept", (fam_sd[:, None] * fam_z).T, dims=("family", "factor")
+        )
         slope_mu = pm.Deterministic("slope_mu", sd.get("compute", zero), dims="factor")
         rel_sd = pm.HalfNormal("family_slope_spread", priors["family_slope_spread"])
         slope_z = pm.Normal("family_slope_z", 0.0, 1.0, dims=("family", "factor"))
@@ -185,8 +190,10 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         loc = a_family[fam_idx] + b_family[fam_idx] * x[:, None]
         if h.use_runs:
             run_sd = pm.Deterministic("run_intercept_sd", sd["run"], dims="factor")
-            run_z = pm.ZeroSumNormal("run_intercept_z", dims=("run", "factor"), n_zerosum_axes=1)
-            a_run = pm.Deterministic("run_intercept", run_sd * run_z, dims=("run", "factor"))
+            run_z = pm.ZeroSumNormal("run_effect_z", dims=("factor", "run"), n_zerosum_axes=1)
+            a_run = pm.Deterministic(
+                "run_intercept", (run_sd[:, None] * run_z).T, dims=("run", "factor")
+            )
             loc = loc + a_run[run_idx]
         unit_sd = pm.Deterministic("unit_sd", sd["unit"], dims="factor")
         # unknown compute: x ~ N(0, 1) integrated out adds b_f^2 to the innovation variance

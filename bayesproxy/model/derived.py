@@ -132,14 +132,15 @@ def add_derived(
         return xr.zeros_like(share.isel(component=0, drop=True))
 
     post["family_intercept_sd"] = part_sd("family")
-    post["family_intercept"] = post["family_intercept_sd"] * post["family_intercept_z"]
     post["slope_mu"] = part_sd("compute")
     spread = post["family_slope_spread"]
     post["family_slope_sd"] = post["slope_mu"] * spread
     post["family_slope"] = post["slope_mu"] * (1.0 + spread * post["family_slope_z"])
     if "run" in parts:
         post["run_intercept_sd"] = part_sd("run")
-        post["run_intercept"] = post["run_intercept_sd"] * post["run_intercept_z"]
+    post["family_intercept"] = post["family_intercept_sd"] * post["family_effect_z"]
+    if "run" in parts:
+        post["run_intercept"] = post["run_intercept_sd"] * post["run_effect_z"]
     post["unit_sd"] = part_sd("unit")
     post["noise_sd"] = _noise_sd(post, design).assign_coords(proxy=post["proxy"].values)
     if n_factors > 1:
@@ -184,6 +185,8 @@ def add_derived(
     raw_w = xr.dot(loading, beta, dim="factor") / (post["unique_sd"] ** 2 + sigma2 / reps)
     post["weight"] = raw_w / np.abs(raw_w).sum("proxy")
     order = ("chain", "draw", "unit", "family", "run", "proxy", "factor", "component")
-    for name in post.data_vars:
+    for name in DERIVED:
+        if name not in post:
+            continue
         post[name] = post[name].transpose(*[d for d in order if d in post[name].dims], ...)
     return post

@@ -78,9 +78,7 @@ def _compiled(model: Any, *, var_names: list[str], key: str) -> tuple[Any, bool]
         # data the log density does not read (e.g. labels for derived quantities) were
         # pruned from the compiled graph
         used = {var.name for var in compiled.shared_var_keys}
-        values = {
-            name: var.get_value() for name, var in _data_vars(model).items() if name in used
-        }
+        values = {name: var.get_value() for name, var in _data_vars(model).items() if name in used}
         return compiled.with_data(**values), True
     compiled = nutpie.compile_pymc_model(model, var_names=var_names)
     _CACHE[key] = compiled
