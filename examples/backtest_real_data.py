@@ -206,25 +206,34 @@ def olmo_ladder_table(data_dir: Path, *, quick: bool) -> BenchmarkTable:
 
 
 # ---------------------------------------------------------------------- methods
+#: Factor counts of the Bayesian model to run (``--bayes-factors``).
+BAYES_FACTORS: list[int] = [1]
+
+
 def method_specs(names: list[str], *, quick: bool, loss_task: str | None) -> list[MethodSpec]:
     """The forecasters of one setting, with the options the setting needs."""
     n_boot = 50 if quick else 200
     specs = []
     for name in names:
         if name == "proxy-bayes":
-            draws, tune = (300, 300) if quick else (1000, 1000)
-            specs.append(
-                MethodSpec(
-                    name,
-                    fit_options={
-                        "draws": draws,
-                        "tune": tune,
-                        "chains": 2,
-                        "random_seed": 0,
-                        "progressbar": False,
-                    },
+            # full MCMC settings even in --quick: a fit compiles once per table shape and
+            # samples in seconds, and an unconverged fit would say nothing about the model
+            draws, tune = 1000, 1000
+            for factors in BAYES_FACTORS:
+                specs.append(
+                    MethodSpec(
+                        name,
+                        options={"n_factors": factors},
+                        fit_options={
+                            "draws": draws,
+                            "tune": tune,
+                            "chains": 2,
+                            "random_seed": 0,
+                            "progressbar": False,
+                        },
+                        label=name if factors == 1 else f"{name}:{factors}f",
+                    )
                 )
-            )
         elif name == "loss-accuracy":
             if loss_task is None:
                 continue  # needs a loss-like task: none in this setting
@@ -440,6 +449,11 @@ def main(argv: list[str] | None = None) -> None:
         default="cutoff,family",
         help="ObsScaling splits: cutoff (8.4e22 FLOPs), family (leave-one-family-out).",
     )
+    parser.add_argument(
+        "--bayes-factors",
+        default="1",
+        help="Factor counts of proxy-bayes to run, e.g. 1,2 (labelled proxy-bayes:2f).",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--render-only",
@@ -453,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
 
     global _OUT
     _OUT = args.out
+    BAYES_FACTORS[:] = [int(k) for k in args.bayes_factors.split(",") if k.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
@@ -466,6 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         f"--methods {args.methods} --settings {args.settings}"
         f"{' --targets ' + args.targets if args.targets else ''}"
         f"{' --obs-splits ' + args.obs_splits if args.obs_splits != 'cutoff,family' else ''}"
+        f"{' --bayes-factors ' + args.bayes_factors if args.bayes_factors != '1' else ''}"
         f"{' --quick' if args.quick else ''}`",
         "",
     ]

@@ -66,3 +66,23 @@ def test_family_and_run_intercepts_vary_and_sum_to_zero(model_and_fit):
         draws = pm.draw(model[name], draws=50, random_seed=1)  # (draws, level, factor)
         assert draws.std(axis=1).min() > 0.0
         np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-9)
+
+
+def test_log_predictive_density_prefers_the_observed_scores(fitted_forecaster, simulated_table):
+    """ELPD input: finite for units with a target, NaN otherwise, and higher at the real
+    scores than at scores moved away from the forecasts."""
+    from bayesproxy.backtest._tables import dataset_of, with_dataset
+
+    table = simulated_table.table
+    fc = fitted_forecaster
+    lpd = fc.log_predictive_density(table)
+    score = dataset_of(table)["score"].sel(task=fc.target)
+    observed = np.isfinite(score.values).reshape(score.sizes["unit"], -1).any(axis=1)
+    labels = np.asarray(score["unit"].values).astype(str)
+    assert np.isfinite(lpd.reindex(labels[observed])).all()
+    assert lpd.reindex(labels[~observed]).isna().all()
+    ds = dataset_of(table).copy(deep=True)
+    moved = ds["score"].sel(task=fc.target)
+    ds["score"].loc[{"task": fc.target}] = np.clip(1.0 - moved, 0.0, 1.0)
+    worse = fc.log_predictive_density(with_dataset(table, ds))
+    assert lpd.sum() > worse.reindex(lpd.index).sum() + 10.0
