@@ -1,0 +1,517 @@
+"""Wall time of a converged proxy-model fit (cold and warm) and of forecasting new units.
+
+Reference table: ``datasets.simulate(n_families=5, n_runs_per_family=3, n_checkpoints=10,
+n_proxies=39, n_replicates=3, holdout_share=0.2)``: 150 units x 40 tasks (39 proxies and the
+target) x 3 replicates. For each MCMC setting (``CHAINSxDRAWS/TUNE``; default the fit's own
+4x1000/1000 and a lighter 4x500/500) one fresh subprocess runs, in order:
+
+1. ``import``: ``bayesproxy``, ``pymc``, ``nutpie``, ``arviz`` (what a new process pays);
+2. ``cold fit``: the first fit of the process, split into model compilation
+   (``nutpie.compile_pymc_model``), sampling (``nutpie.sample``) and the rest (design, model
+   graph, derived quantities, predictive groups, convergence gate), each timed by wrapping
+   the real function;
+3. ``warm fit``: a second fit in the same process on a new simulated table of the same
+   shapes (another seed), which reuses the compiled sampler;
+4. ``forecast``: ``fc.forecast(table)`` on ``--forecast-units`` units given as a new
+   table (proxies only, no target: the reference table's units repeated as distinct runs;
+   a conjugate update per posterior draw, no MCMC), repeated ``--forecast-repeat`` times.
+
+The settings run back to back in one invocation, so they see comparable machine load; the
+1-minute load average and the process CPU time are recorded around every phase (CPU / wall
+above 1 means the two cores were both used). A fit that fails the convergence gate does not
+count as meeting a floor. The children import the committed ``bayesproxy`` of HEAD,
+extracted to a temporary directory (``--working-tree``: the working tree as it is), so edits
+made to the working tree during the run cannot mix into the figures. ``--empty-cache``
+adds a cold fit with an empty PyTensor compile cache (a first fit after installation;
+normally the on-disk numba cache of PyTensor's kernels survives between processes).
+
+Usage::
+
+    python benchmarks/bench_fit.py [--settings 4x1000/1000,4x500/500] [--seed 0]
+        [--forecast-units 10000] [--forecast-repeat 3] [--empty-cache] [--working-tree]
+        [--output benchmarks/baseline_fit.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Floors from the issue, in seconds (cold: imports + first fit in a new process).
+FLOORS = {"cold_fit": 30.0, "warm_fit": 10.0, "forecast": 1.0}
+REFERENCE = dict(
+    n_families=5,
+    n_runs_per_family=3,
+    n_checkpoints=10,
+    n_proxies=39,
+    n_replicates=3,
+    holdout_share=0.2,
+)
+#: Steps of ``ProxyForecaster.forecast(table)`` timed separately (functions it calls).
+FORECAST_STEPS = (
+    "param_draws",
+    "build_design",
+    "conjugate_capability",
+    "distances",
+    "target_draws",
+    "observed_score_draws",
+    "make_forecast_frame",
+)
+PACKAGES = ("bayesproxy", "pymc", "pytensor", "nutpie", "numba", "arviz", "numpy", "xarray")
+
+
+# ---------------------------------------------------------------------------- child process
+def _load1() -> float:
+    return os.getloadavg()[0]
+
+
+class _Phase:
+    """Wall and CPU time of a block, with the 1-minute load average before and after."""
+
+    def __enter__(self) -> _Phase:
+        self.load_before = _load1()
+        self._cpu = time.process_time()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = time.process_time() - self._cpu
+        self.load_after = _load1()
+
+    def record(self) -> dict[str, float]:
+        return {
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "load1_before": self.load_before,
+            "load1_after": self.load_after,
+        }
+
+
+def _fit_phase(fc: Any, table: Any, timings: dict[str, list[float]], setting: dict) -> dict:
+    import warnings
+
+    for values in timings.values():
+        values.clear()
+    with warnings.catch_warnings(record=True) as caught, _Phase() as phase:
+        warnings.simplefilter("always")
+        fc.fit(
+            table,
+            draws=setting["draws"],
+            tune=setting["tune"],
+            chains=setting["chains"],
+            random_seed=setting["seed"],
+            progressbar=False,
+        )
+    diag = fc.diagnostics()
+    sampler = json.loads(fc.datatree.attrs["sampler"])
+    steps = fc.datatree["sample_stats"]["n_steps"]
+    compile_s = sum(timings["compile"])
+    sample_s = sum(timings["sample"])
+    return {
+        **phase.record(),
+        "compile_seconds": compile_s,
+        "sample_seconds": sample_s,
+        "other_seconds": phase.seconds - compile_s - sample_s,
+        "compiled_sampler_reused": bool(sampler["compiled_sampler_reused"]),
+        "converged": bool(fc.converged),
+        "rhat_max": float(diag["rhat"].max()),
+        "ess_bulk_min": float(diag["ess_bulk"].min()),
+        "ess_tail_min": float(diag["ess_tail"].min()),
+        "divergences": int(diag.attrs["divergences"]),
+        "failing": diag.index[~diag["ok"].astype(bool)].tolist(),
+        "mean_leapfrog_steps": float(steps.mean()),
+        "warnings": sorted({type(w.message).__name__ for w in caught}),
+    }
+
+
+def forecast_table(n_units: int, *, random_seed: int) -> Any:
+    """``n_units`` units with proxies only: the reference table's runs, repeated."""
+    import numpy as np
+
+    from bayesproxy.datasets import simulate
+    from bayesproxy.table import BenchmarkTable
+
+    base = simulate(**{**REFERENCE, "holdout_share": 0.0}, random_seed=random_seed).table
+    base = base.select(tasks=base.proxies)
+    ds = base.dataset
+    index = np.resize(np.arange(ds.sizes["unit"]), n_units)
+    copy = np.arange(n_units) // ds.sizes["unit"]
+    ds = ds.isel(unit=index)
+    relabel = {
+        name: ("unit", [f"{v}#{c}" for v, c in zip(ds[name].values, copy, strict=True)])
+        for name in ("unit", "model", "run")
+    }
+    return BenchmarkTable(ds.assign_coords(relabel), min_target_units=0)
+
+
+def child(spec: dict) -> dict:
+    """Run the phases of one setting in this (fresh) process and return the figures."""
+    out: dict[str, Any] = {"setting": spec, "load1_start": _load1()}
+    with _Phase() as phase:
+        import arviz  # noqa: F401
+        import nutpie
+        import pymc  # noqa: F401
+
+        import bayesproxy
+        from bayesproxy.datasets import simulate
+    out["import"] = phase.record()
+    out["bayesproxy_path"] = str(Path(bayesproxy.__file__).parent)
+
+    # time the real compile and sample calls (sampling.py looks them up on the module) and
+    # the steps of a forecast (looked up in the forecaster's module)
+    import bayesproxy.model.forecaster as forecaster_module
+
+    timings: dict[str, list[float]] = {name: [] for name in ("compile", *FORECAST_STEPS)}
+    timings["sample"] = []
+
+    def timed(name: str, func: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                timings[name].append(time.perf_counter() - start)
+
+        return wrapper
+
+    nutpie.compile_pymc_model = timed("compile", nutpie.compile_pymc_model)
+    nutpie.sample = timed("sample", nutpie.sample)
+    for name in FORECAST_STEPS:
+        setattr(forecaster_module, name, timed(name, getattr(forecaster_module, name)))
+
+    # new units, built first so that a problem shows before the long fits: the fitted
+    # table's 150 units (target dropped, none hidden) repeated as distinct runs ("#copy"
+    # appended to unit, model and run labels) up to --forecast-units. Another seed would
+    # not do: simulate() draws per seed which proxies are loss-like, and a forecast table
+    # must measure each proxy the way the fitted one did.
+    with _Phase() as phase:
+        new = forecast_table(spec["forecast_units"], random_seed=spec["seed"])
+    out["forecast_table"] = phase.record()
+
+    with _Phase() as phase:
+        table = simulate(**REFERENCE, random_seed=spec["seed"]).table
+    out["simulate"] = phase.record()
+    out["table"] = {
+        "units": table.n_units,
+        "tasks": table.n_tasks,
+        "replicates": table.n_replicates,
+        "target_observed": int(table.target_observed.sum()),
+    }
+    fc = bayesproxy.ProxyForecaster(target=table.target)
+    out["cold_fit"] = _fit_phase(fc, table, timings, spec)
+    if spec["cold_only"]:
+        return out
+
+    warm_table = simulate(**REFERENCE, random_seed=spec["seed"] + 1).table
+    warm = bayesproxy.ProxyForecaster(target=warm_table.target)
+    out["warm_fit"] = _fit_phase(warm, warm_table, timings, spec)
+
+    runs = []
+    for _ in range(spec["forecast_repeat"]):
+        for values in timings.values():
+            values.clear()
+        with _Phase() as phase:
+            frame = fc.forecast(new)
+        runs.append({**phase.record(), **{f"{k}_seconds": sum(timings[k]) for k in FORECAST_STEPS}})
+    seconds = [r["seconds"] for r in runs]
+    out["forecast"] = {
+        "units": len(frame),
+        "proxies": len(new.proxies),
+        "runs": runs,
+        "seconds_first": seconds[0],
+        "seconds_median": statistics.median(seconds),
+        "seconds_min": min(seconds),
+        "seconds_max": max(seconds),
+        "steps_median_seconds": {
+            k: statistics.median(r[f"{k}_seconds"] for r in runs) for k in FORECAST_STEPS
+        },
+        "finite": bool(frame[["mean", "lower", "upper"]].notna().all().all()),
+        "extrapolation_share": float(frame["extrapolation"].mean()),
+    }
+    return out
+
+
+# ---------------------------------------------------------------------------- parent process
+def parse_setting(text: str) -> dict[str, int]:
+    """``"4x1000/1000"`` -> chains 4, draws 1000, tune 1000."""
+    try:
+        chains, rest = text.lower().split("x")
+        draws, tune = rest.split("/")
+        setting = {"chains": int(chains), "draws": int(draws), "tune": int(tune)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"setting {text!r} is not CHAINSxDRAWS/TUNE, e.g. 4x1000/1000"
+        ) from None
+    if min(setting.values()) < 1:
+        raise argparse.ArgumentTypeError(f"setting {text!r}: every number must be positive")
+    return setting
+
+
+def run_child(spec: dict, *, source: Path, env: dict[str, str] | None = None) -> dict:
+    """Run :func:`child` in a fresh interpreter that imports ``bayesproxy`` from ``source``."""
+    env = {**(env or os.environ), "PYTHONPATH": str(source)}
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=source,
+    )
+    if proc.returncode != 0:  # keep the other settings' figures; say what went wrong
+        sys.stderr.write(proc.stderr[-4000:])
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        return {"setting": spec, "error": tail[0], "process_seconds": time.perf_counter() - start}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - start
+    return result
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_state() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        return proc.stdout.strip()
+
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()]
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "subject": git("log", "-1", "--format=%s"),
+        "uncommitted_package_files": sorted(p for p in dirty if p.startswith("bayesproxy/")),
+    }
+
+
+def snapshot(directory: Path) -> dict[str, Any]:
+    """Extract the committed ``bayesproxy`` package of HEAD into ``directory``."""
+    state = git_state()
+    archive = subprocess.run(
+        ["git", "archive", state["commit"], "bayesproxy"],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
+    state.pop("uncommitted_package_files")  # not part of what is benchmarked
+    return {**state, "source": "committed HEAD (git archive)"}
+
+
+def verdicts(result: dict) -> dict[str, dict]:
+    """Floor verdicts of one setting: a time and whether it meets the floor."""
+    cold = result["cold_fit"]
+    out = {
+        "cold_fit": {
+            "seconds": result["import"]["seconds"] + cold["seconds"],
+            "converged": cold["converged"],
+        },
+    }
+    if "warm_fit" in result:
+        out["warm_fit"] = {
+            "seconds": result["warm_fit"]["seconds"],
+            "converged": result["warm_fit"]["converged"],
+        }
+        out["forecast"] = {"seconds": result["forecast"]["seconds_median"], "converged": None}
+    for name, entry in out.items():
+        entry["floor_seconds"] = FLOORS[name]
+        fast = entry["seconds"] <= FLOORS[name]
+        entry["met"] = bool(fast and entry["converged"] is not False)
+        reasons = ([] if fast else ["slower than the floor"]) + (
+            ["the fit fails the convergence gate"] if entry["converged"] is False else []
+        )
+        entry["why_not"] = " and ".join(reasons)
+    return out
+
+
+def label(setting: dict) -> str:
+    return f"{setting['chains']}x{setting['draws']}/{setting['tune']}"
+
+
+def print_report(results: list[dict], machine: dict) -> None:
+    print(
+        f"machine: {machine['cpus']} cpus, load average before {machine['load_before']}, "
+        f"after {machine['load_after']}"
+    )
+    done = [res for res in results if "error" not in res]
+    for res in results:
+        if "error" in res:
+            print(f"{res['name']}: FAILED ({res['error']})")
+    if not done:
+        return
+    t = done[0]["table"]
+    print(
+        f"table: {t['units']} units x {t['tasks']} tasks x {t['replicates']} replicates "
+        f"({t['target_observed']} with the target observed)"
+    )
+    head = (
+        f"{'setting':<13}{'phase':<11}{'wall s':>8}{'cpu s':>8}{'load1':>7}  "
+        f"{'compile':>8}{'sample':>8}{'other':>7}  {'R-hat':>6}{'ESS b/t':>11}{'div':>5}"
+        f"{'steps':>6}  gate"
+    )
+    print(head)
+    print("-" * len(head))
+    for res in done:
+        name = res["name"]
+        imp = res["import"]
+        print(
+            f"{name:<13}{'import':<11}{imp['seconds']:8.1f}{imp['cpu_seconds']:8.1f}"
+            f"{imp['load1_before']:7.2f}"
+        )
+        for phase in ("cold_fit", "warm_fit"):
+            if phase not in res:
+                continue
+            f = res[phase]
+            print(
+                f"{name:<13}{phase.replace('_', ' '):<11}{f['seconds']:8.1f}"
+                f"{f['cpu_seconds']:8.1f}{f['load1_before']:7.2f}  {f['compile_seconds']:8.1f}"
+                f"{f['sample_seconds']:8.1f}{f['other_seconds']:7.1f}  {f['rhat_max']:6.3f}"
+                f"{f['ess_bulk_min']:6.0f}/{f['ess_tail_min']:<4.0f}{f['divergences']:5d}"
+                f"{f['mean_leapfrog_steps']:6.1f}  "
+                + ("pass" if f["converged"] else f"FAIL {','.join(f['failing'][:3])}")
+            )
+        if "forecast" in res:
+            fo = res["forecast"]
+            print(
+                f"{name:<13}{'forecast':<11}{fo['seconds_median']:8.2f}"
+                f"{statistics.median(r['cpu_seconds'] for r in fo['runs']):8.2f}"
+                f"{fo['runs'][0]['load1_before']:7.2f}  {fo['units']} units, median of "
+                f"{len(fo['runs'])} (first {fo['seconds_first']:.2f} s, "
+                f"max {fo['seconds_max']:.2f} s)"
+            )
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in fo["steps_median_seconds"].items())
+            print(f"{'':<24}forecast steps (median s): {steps}")
+    print()
+    print("floors (cold = import + first fit; a fit failing the gate does not count):")
+    for res in done:
+        for phase, v in res["verdicts"].items():
+            print(
+                f"  {res['name']:<13}{phase:<9} {v['seconds']:7.2f} s  <= {v['floor_seconds']:g} s"
+                f"  {'met' if v['met'] else 'NOT met: ' + v['why_not']}"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--settings",
+        default="4x1000/1000,4x500/500",
+        help="comma-separated CHAINSxDRAWS/TUNE (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the reference table")
+    parser.add_argument("--forecast-units", type=int, default=10_000)
+    parser.add_argument("--forecast-repeat", type=int, default=3)
+    parser.add_argument(
+        "--empty-cache",
+        action="store_true",
+        help="also time a cold fit with an empty PyTensor compile cache (first settings)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "benchmarks" / "baseline_fit.json",
+        help="where the figures are written ('-' for nowhere)",
+    )
+    parser.add_argument(
+        "--working-tree",
+        action="store_true",
+        help="benchmark the working tree as it is, uncommitted edits included (default: "
+        "the committed HEAD, extracted once, so edits made during the run cannot mix in)",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return
+    if args.forecast_units < 1 or args.forecast_repeat < 1:
+        parser.error("--forecast-units and --forecast-repeat must be positive")
+    try:
+        settings = [parse_setting(s) for s in args.settings.split(",") if s.strip()]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if not settings:
+        parser.error("--settings names no setting")
+
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_fit_src_") as src:
+        if args.working_tree:
+            source, code = ROOT, {**git_state(), "source": "working tree"}
+        else:
+            source, code = Path(src), snapshot(Path(src))
+        for setting in settings:
+            spec = {
+                **setting,
+                "seed": args.seed,
+                "forecast_units": args.forecast_units,
+                "forecast_repeat": args.forecast_repeat,
+                "cold_only": False,
+            }
+            res = run_child(spec, source=source)
+            res["name"] = label(setting)
+            results.append(res)
+        if args.empty_cache:
+            with tempfile.TemporaryDirectory(prefix="bench_fit_pytensor_") as tmp:
+                env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp}"}
+                spec = {**results[0]["setting"], "cold_only": True}
+                res = run_child(spec, source=source, env=env)
+            res["name"] = label(settings[0]) + "*"
+            res["empty_compile_cache"] = True
+            results.append(res)
+    for res in results:
+        if "error" not in res:
+            res["verdicts"] = verdicts(res)
+
+    machine = {
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_before": load_before,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    print_report(results, machine)
+    print(f"code: {code['source']}, {code['commit'][:10]} ({code['subject']})")
+    if args.empty_cache:
+        print("  (* = empty PyTensor compile cache: the first fit after installation)")
+    if str(args.output) != "-":
+        baseline = {
+            "benchmark": "benchmarks/bench_fit.py",
+            "command": "python benchmarks/bench_fit.py " + " ".join(sys.argv[1:]),
+            "started": started,
+            "reference_table": {**REFERENCE, "random_seed": args.seed},
+            "floors_seconds": FLOORS,
+            "machine": machine,
+            "versions": versions(),
+            "code": code,
+            "results": results,
+        }
+        args.output.write_text(json.dumps(baseline, indent=2) + "\n")
+        print(f"written: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
