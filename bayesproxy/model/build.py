@@ -97,9 +97,10 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     -----
     Identification: the capability has unit population variance (split by a Dirichlet
     between compute, family, run and unit deviations) and population mean zero;
-    with one factor the target slope ``beta`` is positive (capability is what raises the
-    target); with D > 1 the loading matrix is lower triangular with a positive diagonal over
-    the first D proxies and ``beta`` is free.
+    with one factor the mean loading and the target slope ``beta`` are positive (capability
+    is what raises the proxies, oriented so that higher is better, and the target); with
+    D > 1 the loading matrix is lower triangular with a positive diagonal over the first D
+    proxies and ``beta`` is free.
 
     Examples
     --------
@@ -172,8 +173,6 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         zero = pt.zeros(D)
         fam_sd = pm.Deterministic("family_intercept_sd", sd["family"], dims="factor")
         # zero-sum: a common shift of all intercepts would trade off against the proxy
-        # intercepts mu_k (a ridge the sampler crawls along); the population mean is 0
-        # zero-sum: a common shift of all intercepts would trade off against the proxy
         # intercepts mu_k (a ridge the sampler crawls along); the population mean is 0.
         # ZeroSumNormal sums to zero over its *last* axes, hence (factor, family).
         fam_z = pm.ZeroSumNormal("family_effect_z", dims=("factor", "family"), n_zerosum_axes=1)
@@ -202,7 +201,24 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         # --- measurement model ------------------------------------------------------------
         mu = pm.Normal("proxy_intercept", 0.0, priors["proxy_intercept_sd"], dims="proxy")
         if D == 1:
-            loading = pm.Normal("loading", 0.0, priors["loading_sd"], dims=("proxy", "factor"))
+            # Proxies are oriented so that higher is better, so the capability is what raises
+            # them on average: the iid N(0, loading_sd) prior restricted to a positive mean
+            # loading, written as that mean (half-normal, the mean of K iid normals has sd
+            # loading_sd / sqrt(K)) plus zero-sum deviations. beta > 0 alone cannot exclude
+            # the mirror image (theta, lambda) -> (-theta, -lambda) when the target is flat
+            # in the training data; chains then split between the two signs.
+            lam_mean = pm.HalfNormal(
+                "loading_mean", priors["loading_sd"] / np.sqrt(K), dims="factor"
+            )
+            lam_dev = pm.ZeroSumNormal(
+                "loading_deviation",
+                sigma=priors["loading_sd"],
+                dims=("factor", "proxy"),
+                n_zerosum_axes=1,
+            )
+            loading = pm.Deterministic(
+                "loading", (lam_mean[:, None] + lam_dev).T, dims=("proxy", "factor")
+            )
         else:
             raw = pm.Normal("loading_raw", 0.0, priors["loading_sd"], dims=("proxy", "factor"))
             rows = np.arange(K)[:, None]

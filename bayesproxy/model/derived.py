@@ -151,6 +151,9 @@ def add_derived(
         diag = xr.DataArray(rows == cols, dims=("proxy", "factor"))
         post["loading"] = xr.where(diag, np.abs(raw), raw) * lower
     else:
+        post["loading"] = (post["loading_mean"] + post["loading_deviation"]).transpose(
+            *_SAMPLE, "proxy", "factor"
+        )
         post["capability"] = xr.DataArray(
             _one_factor_capability(post, design),
             dims=(*_SAMPLE, "unit", "factor"),

@@ -30,7 +30,7 @@ PRIOR_DOCS: dict[str, str] = {
     "family_slope_spread": "HalfNormal scale of the relative spread of family slopes on log"
     " compute around the population slope",
     "proxy_intercept_sd": "Normal scale of the task intercepts mu_k (standardised scale)",
-    "loading_sd": "Normal scale of the loadings lambda_k",
+    "loading_sd": "Normal scale of the loadings lambda_k (one factor: with a positive mean)",
     "unique_sd": "HalfNormal scale of the task-specific (unaligned) SD psi_k",
     "noise_log_mu": "Normal mean of the population log replicate-noise SD",
     "noise_log_mu_sd": "Normal SD of the population log replicate-noise SD",
