@@ -25,11 +25,21 @@ made to the working tree during the run cannot mix into the figures. ``--empty-c
 adds a cold fit with an empty PyTensor compile cache (a first fit after installation;
 normally the on-disk numba cache of PyTensor's kernels survives between processes).
 
+``--forecast-only`` times only the forecast: one process fits once at the first setting
+(convergence does not matter here: the fit only provides 1,000 posterior draws, which
+``2x500/500`` already gives) and saves the fit, then a fresh process per code version loads
+it and times ``fc.forecast(table)`` as in phase 4. With ``--baseline-rev REV`` the
+``bayesproxy`` of that git revision is timed first, in the same run, on the same saved fit
+(before / after side by side). Its figures go to ``benchmarks/baseline_forecast.json``
+unless ``--output`` says otherwise.
+
 Usage::
 
     python benchmarks/bench_fit.py [--settings 4x1000/1000,4x500/500] [--seed 0]
         [--forecast-units 10000] [--forecast-repeat 3] [--empty-cache] [--working-tree]
         [--output benchmarks/baseline_fit.json]
+    python benchmarks/bench_fit.py --forecast-only --settings 2x500/500
+        [--baseline-rev REV] [--forecast-units 10000] [--forecast-repeat 5]
 """
 
 from __future__ import annotations
@@ -200,6 +210,13 @@ def child(spec: dict) -> dict:
         new = forecast_table(spec["forecast_units"], random_seed=spec["seed"])
     out["forecast_table"] = phase.record()
 
+    if spec.get("load_fit"):  # --forecast-only: forecast with a saved fit
+        with _Phase() as phase:
+            fc = bayesproxy.ProxyForecaster.load(spec["load_fit"])
+        out["load_fit"] = phase.record()
+        out["forecast"] = _forecast_phase(fc, new, timings, spec["forecast_repeat"])
+        return out
+
     with _Phase() as phase:
         table = simulate(**REFERENCE, random_seed=spec["seed"]).table
     out["simulate"] = phase.record()
@@ -211,6 +228,8 @@ def child(spec: dict) -> dict:
     }
     fc = bayesproxy.ProxyForecaster(target=table.target)
     out["cold_fit"] = _fit_phase(fc, table, timings, spec)
+    if spec.get("save_fit"):
+        fc.save(spec["save_fit"])
     if spec["cold_only"]:
         return out
 
@@ -218,15 +237,21 @@ def child(spec: dict) -> dict:
     warm = bayesproxy.ProxyForecaster(target=warm_table.target)
     out["warm_fit"] = _fit_phase(warm, warm_table, timings, spec)
 
+    out["forecast"] = _forecast_phase(fc, new, timings, spec["forecast_repeat"])
+    return out
+
+
+def _forecast_phase(fc: Any, new: Any, timings: dict[str, list[float]], repeat: int) -> dict:
+    """Time ``repeat`` calls of ``fc.forecast(new)``, with the steps of each."""
     runs = []
-    for _ in range(spec["forecast_repeat"]):
+    for _ in range(repeat):
         for values in timings.values():
             values.clear()
         with _Phase() as phase:
             frame = fc.forecast(new)
         runs.append({**phase.record(), **{f"{k}_seconds": sum(timings[k]) for k in FORECAST_STEPS}})
     seconds = [r["seconds"] for r in runs]
-    out["forecast"] = {
+    return {
         "units": len(frame),
         "proxies": len(new.proxies),
         "runs": runs,
@@ -239,8 +264,10 @@ def child(spec: dict) -> dict:
         },
         "finite": bool(frame[["mean", "lower", "upper"]].notna().all().all()),
         "extrapolation_share": float(frame["extrapolation"].mean()),
+        # a fingerprint of the forecasts, to check that code versions agree
+        "mean_of_means": float(frame["mean"].mean()),
+        "mean_of_widths": float((frame["upper"] - frame["lower"]).mean()),
     }
-    return out
 
 
 # ---------------------------------------------------------------------------- parent process
@@ -304,9 +331,17 @@ def git_state() -> dict[str, Any]:
     }
 
 
-def snapshot(directory: Path) -> dict[str, Any]:
-    """Extract the committed ``bayesproxy`` package of HEAD into ``directory``."""
+def snapshot(directory: Path, rev: str = "HEAD") -> dict[str, Any]:
+    """Extract the committed ``bayesproxy`` package of ``rev`` into ``directory``."""
     state = git_state()
+    if rev != "HEAD":
+        found = subprocess.run(
+            ["git", "log", "-1", "--format=%H%n%s", rev], capture_output=True, text=True, cwd=ROOT
+        )
+        if found.returncode != 0:
+            raise SystemExit(f"bench_fit.py: {rev!r} is not a git revision here")
+        commit, subject = found.stdout.strip().split("\n", 1)
+        state = {**state, "commit": commit, "subject": subject}
     archive = subprocess.run(
         ["git", "archive", state["commit"], "bayesproxy"],
         capture_output=True,
@@ -315,7 +350,7 @@ def snapshot(directory: Path) -> dict[str, Any]:
     )
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
     state.pop("uncommitted_package_files")  # not part of what is benchmarked
-    return {**state, "source": "committed HEAD (git archive)"}
+    return {**state, "source": f"committed {rev} (git archive)"}
 
 
 def verdicts(result: dict) -> dict[str, dict]:
@@ -411,6 +446,94 @@ def print_report(results: list[dict], machine: dict) -> None:
             )
 
 
+def forecast_only(args: argparse.Namespace, setting: dict) -> None:
+    """Fit once, then time the forecast of each code version on that fit."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    spec = {
+        **setting,
+        "seed": args.seed,
+        "forecast_units": args.forecast_units,
+        "forecast_repeat": args.forecast_repeat,
+        "cold_only": True,
+    }
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench_fit_src_") as tmp:
+        tmp = Path(tmp)
+        code_versions = []  # (name, source directory, provenance), the baseline first
+        if args.baseline_rev:
+            (tmp / "baseline").mkdir()
+            code = snapshot(tmp / "baseline", args.baseline_rev)
+            code_versions.append(("baseline", tmp / "baseline", code))
+        if args.working_tree:
+            code_versions.append(("current", ROOT, {**git_state(), "source": "working tree"}))
+        else:
+            (tmp / "current").mkdir()
+            code_versions.append(("current", tmp / "current", snapshot(tmp / "current")))
+        fit_path = tmp / "fit.nc"
+        fit = run_child({**spec, "save_fit": str(fit_path)}, source=code_versions[-1][1])
+        if "error" in fit:
+            raise SystemExit(f"bench_fit.py: the fit failed: {fit['error']}")
+        for name, source, code in code_versions:
+            res = run_child({**spec, "load_fit": str(fit_path)}, source=source)
+            res["name"], res["code"] = name, code
+            results.append(res)
+
+    machine = {
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_before": load_before,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    cold = fit["cold_fit"]
+    print(
+        f"machine: {machine['cpus']} cpus, load average before {machine['load_before']}, "
+        f"after {machine['load_after']}"
+    )
+    print(
+        f"fit {label(setting)} once (current code): {cold['seconds']:.1f} s, R-hat max "
+        f"{cold['rhat_max']:.3f} (only its draws are used)"
+    )
+    for res in results:
+        code = res["code"]
+        print(f"{res['name']:<9} code: {code['source']}, {code['commit'][:10]} ({code['subject']})")
+        if "error" in res:
+            print(f"{'':<9} FAILED ({res['error']})")
+            continue
+        fo = res["forecast"]
+        met = fo["seconds_median"] <= FLOORS["forecast"]
+        print(
+            f"{'':<9} forecast {fo['units']} units: median {fo['seconds_median']:.2f} s "
+            f"(min {fo['seconds_min']:.2f}, max {fo['seconds_max']:.2f}, first "
+            f"{fo['seconds_first']:.2f}; {len(fo['runs'])} calls), load1 "
+            f"{fo['runs'][0]['load1_before']:.2f}; floor {FLOORS['forecast']:g} s "
+            + ("met" if met else "NOT met")
+        )
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in fo["steps_median_seconds"].items())
+        print(f"{'':<9} steps (median s): {steps}")
+        print(
+            f"{'':<9} mean of the forecast means {fo['mean_of_means']:.6f}, "
+            f"mean interval width {fo['mean_of_widths']:.6f}"
+        )
+    if str(args.output) != "-":
+        baseline = {
+            "benchmark": "benchmarks/bench_fit.py --forecast-only",
+            "command": "python benchmarks/bench_fit.py " + " ".join(sys.argv[1:]),
+            "started": started,
+            "reference_table": {**REFERENCE, "random_seed": args.seed},
+            "floors_seconds": {"forecast": FLOORS["forecast"]},
+            "machine": machine,
+            "versions": versions(),
+            "fit": fit,
+            "results": results,
+        }
+        args.output.write_text(json.dumps(baseline, indent=2) + "\n")
+        print(f"written: {args.output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -429,14 +552,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--output",
         type=Path,
-        default=ROOT / "benchmarks" / "baseline_fit.json",
-        help="where the figures are written ('-' for nowhere)",
+        default=None,
+        help="where the figures are written ('-' for nowhere; default "
+        "benchmarks/baseline_fit.json, or baseline_forecast.json with --forecast-only)",
     )
     parser.add_argument(
         "--working-tree",
         action="store_true",
         help="benchmark the working tree as it is, uncommitted edits included (default: "
         "the committed HEAD, extracted once, so edits made during the run cannot mix in)",
+    )
+    parser.add_argument(
+        "--forecast-only",
+        action="store_true",
+        help="fit once (first setting) and time only the forecast; figures go to "
+        "benchmarks/baseline_forecast.json by default",
+    )
+    parser.add_argument(
+        "--baseline-rev",
+        help="with --forecast-only: also time the bayesproxy of this git revision, first, "
+        "on the same fit (before / after in one run)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -452,6 +587,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if not settings:
         parser.error("--settings names no setting")
+    if args.baseline_rev and not args.forecast_only:
+        parser.error("--baseline-rev needs --forecast-only")
+    if args.output is None:
+        name = "baseline_forecast.json" if args.forecast_only else "baseline_fit.json"
+        args.output = ROOT / "benchmarks" / name
+    if args.forecast_only:
+        forecast_only(args, settings[0])
+        return
 
     started = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = [round(x, 2) for x in os.getloadavg()]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
@@ -193,6 +192,28 @@ def range_distance(x: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.nda
     return distance, distance > 0
 
 
+def _row_quantiles(
+    samples: np.ndarray, probs: Sequence[float], usable: np.ndarray
+) -> list[np.ndarray]:
+    """Quantiles of each row of ``samples`` (N, S), ignoring NaN, one array per prob.
+
+    Rows without NaN (usually all) take one vectorised :func:`numpy.quantile` (a single
+    partition per row); :func:`numpy.nanquantile` loops over rows in Python, some 10 times
+    slower on 10,000 x 1,000 draws. A unit with no usable input (e.g. none of its proxies
+    evaluated) has all-NaN draws: its quantiles are NaN, not a warning.
+    """
+    out = np.full((len(probs), samples.shape[0]), np.nan)
+    full = usable.all(axis=1) & (samples.shape[1] > 0)
+    if full.all():
+        out[:] = np.quantile(samples, probs, axis=1)
+    elif full.any():
+        out[:, full] = np.quantile(samples[full], probs, axis=1)
+    partial = ~full & usable.any(axis=1)
+    if partial.any():
+        out[:, partial] = np.nanquantile(samples[partial], probs, axis=1)
+    return list(out)
+
+
 def make_forecast_frame(
     units: Sequence[str],
     *,
@@ -255,14 +276,8 @@ def make_forecast_frame(
     else:
         samples = np.asarray(samples, dtype=float).reshape(n, -1)
         alpha = (1.0 - prob) / 2.0
-        # a unit with no usable input (e.g. none of its proxies evaluated) has all-NaN
-        # draws: its summaries are NaN, not a warning
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median = np.nanmedian(samples, axis=1)
-            lower = np.nanquantile(samples, alpha, axis=1)
-            upper = np.nanquantile(samples, 1.0 - alpha, axis=1)
         usable = np.isfinite(samples)
+        lower, median, upper = _row_quantiles(samples, (alpha, 0.5, 1.0 - alpha), usable)
         if threshold is None:
             p_above = nan.copy()
         else:

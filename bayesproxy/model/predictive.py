@@ -417,7 +417,8 @@ def observed_score_draws(
             f"q must have shape (units, draws), got {q.shape}.", hint="pass a 2-D array."
         )
     finite = np.isfinite(q)
-    q0 = np.where(finite, q, 0.5)
+    all_finite = bool(finite.all())  # usually: skip two passes over the draws
+    q0 = q if all_finite else np.where(finite, q, 0.5)
     if likelihood == "binomial":
         n = np.asarray(n_items, dtype=float) if n_items is not None else None
         if n is None or n.shape != (q.shape[0],) or not np.all(np.isfinite(n) & (n >= 1)):
@@ -441,4 +442,4 @@ def observed_score_draws(
             f"likelihood={likelihood!r} is not a target likelihood.",
             hint="pass 'binomial' or 'beta'.",
         )
-    return np.where(finite, draws, np.nan)
+    return draws if all_finite else np.where(finite, draws, np.nan)
