@@ -258,7 +258,7 @@ def test_same_seed_same_forecasts(sim):
 def test_diagnostics_table(fit):
     diag = fit.diagnostics()
     assert {"rhat", "ess_bulk", "ess_tail", "ok"} <= set(diag.columns)
-    assert "loading" in diag.index and "divergences" in diag.attrs
+    assert "loading_mean" in diag.index and "divergences" in diag.attrs
 
 
 # ---------------------------------------------------------------------- bad input
