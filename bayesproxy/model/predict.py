@@ -231,8 +231,8 @@ def _matmul_tiled(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     OpenBLAS spreads a product of more than 2**18 multiply-adds over threads. On a machine
     whose cores are busy the threads wait on each other: 150 products of 1,000 x 39 by
-    39 x 67 took 1.4-1.8 s on the 2 loaded cores of this project's machine, against
-    0.03 s on one thread. Blocks of at most 2**17 multiply-adds stay on the calling thread.
+    39 x 67 took 1.4-1.8 s on two busy cores, against 0.03 s on one thread. Blocks of at
+    most 2**17 multiply-adds stay on the calling thread.
     """
     rows = max(1, (1 << 17) // max(1, a.shape[1] * b.shape[1]))
     if rows >= a.shape[0]:
