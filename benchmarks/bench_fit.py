@@ -479,15 +479,7 @@ def forecast_only(args: argparse.Namespace, setting: dict) -> None:
             res["name"], res["code"] = name, code
             results.append(res)
 
-    machine = {
-        "cpus": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_before": load_before,
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-    }
+    machine = machine_info(load_before)
     cold = fit["cold_fit"]
     print(
         f"machine: {machine['cpus']} cpus, load average before {machine['load_before']}, "
@@ -532,6 +524,19 @@ def forecast_only(args: argparse.Namespace, setting: dict) -> None:
         }
         args.output.write_text(json.dumps(baseline, indent=2) + "\n")
         print(f"written: {args.output}")
+
+
+def machine_info(load_before: list[float]) -> dict:
+    """The machine's description and its load before and after the runs."""
+    return {
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_before": load_before,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -627,15 +632,7 @@ def main(argv: list[str] | None = None) -> None:
         if "error" not in res:
             res["verdicts"] = verdicts(res)
 
-    machine = {
-        "cpus": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_before": load_before,
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-    }
+    machine = machine_info(load_before)
     print_report(results, machine)
     print(f"code: {code['source']}, {code['commit'][:10]} ({code['subject']})")
     if args.empty_cache:
