@@ -69,6 +69,12 @@ def test_fit_returns_self_and_named_posterior(sim, fit):
     for name in ("alignment", "stability", "weight"):
         assert post[name].dims == ("chain", "draw", "proxy")
     assert post["loading"].dims == ("chain", "draw", "proxy", "factor")
+    # the sign of the capability is fixed by a positive mean loading in every draw (no
+    # mirror-image mode), and the loading is its mean plus zero-sum deviations
+    assert (post["loading"].mean("proxy") > 0).all()
+    np.testing.assert_allclose(
+        post["loading"].mean("proxy").sel(factor=0), post["loading_mean"].sel(factor=0)
+    )
     assert post["capability"].dims == ("chain", "draw", "unit", "factor")
     assert post["target_p"].dims == ("chain", "draw", "unit")
     assert "target_obs" in dt["observed_data"].dataset
