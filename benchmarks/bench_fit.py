@@ -3,7 +3,7 @@
 Reference table: ``datasets.simulate(n_families=5, n_runs_per_family=3, n_checkpoints=10,
 n_proxies=39, n_replicates=3, holdout_share=0.2)``: 150 units x 40 tasks (39 proxies and the
 target) x 3 replicates. For each MCMC setting (``CHAINSxDRAWS/TUNE``; default the fit's own
-4x1000/1000 and a lighter 4x500/500) one fresh subprocess runs, in order:
+4x2000/1000 and a lighter 4x1000/1000) one fresh subprocess runs, in order:
 
 1. ``import``: ``bayesproxy``, ``pymc``, ``nutpie``, ``arviz`` (what a new process pays);
 2. ``cold fit``: the first fit of the process, split into model compilation
@@ -35,7 +35,7 @@ unless ``--output`` says otherwise.
 
 Usage::
 
-    python benchmarks/bench_fit.py [--settings 4x1000/1000,4x500/500] [--seed 0]
+    python benchmarks/bench_fit.py [--settings 4x2000/1000,4x1000/1000] [--seed 0]
         [--forecast-units 10000] [--forecast-repeat 3] [--empty-cache] [--working-tree]
         [--output benchmarks/baseline_fit.json]
     python benchmarks/bench_fit.py --forecast-only --settings 2x500/500
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--settings",
-        default="4x1000/1000,4x500/500",
+        default="4x2000/1000,4x1000/1000",
         help="comma-separated CHAINSxDRAWS/TUNE (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the reference table")

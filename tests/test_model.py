@@ -69,12 +69,10 @@ def test_fit_returns_self_and_named_posterior(sim, fit):
     for name in ("alignment", "stability", "weight"):
         assert post[name].dims == ("chain", "draw", "proxy")
     assert post["loading"].dims == ("chain", "draw", "proxy", "factor")
-    # the sign of the capability is fixed by a positive mean loading in every draw (no
-    # mirror-image mode), and the loading is its mean plus zero-sum deviations
-    assert (post["loading"].mean("proxy") > 0).all()
-    np.testing.assert_allclose(
-        post["loading"].mean("proxy").sel(factor=0), post["loading_mean"].sel(factor=0)
-    )
+    # the scale and sign of the capability are fixed by loadings that average 1 in every
+    # draw (no mirror-image mode); the population SD of the capability is a parameter
+    np.testing.assert_allclose(post["loading"].mean("proxy"), 1.0)
+    assert (post["capability_sd"] > 0).all()
     assert post["capability"].dims == ("chain", "draw", "unit", "factor")
     assert post["target_p"].dims == ("chain", "draw", "unit")
     assert "target_obs" in dt["observed_data"].dataset
@@ -264,7 +262,7 @@ def test_same_seed_same_forecasts(sim):
 def test_diagnostics_table(fit):
     diag = fit.diagnostics()
     assert {"rhat", "ess_bulk", "ess_tail", "ok"} <= set(diag.columns)
-    assert "loading_mean" in diag.index and "divergences" in diag.attrs
+    assert "capability_sd" in diag.index and "divergences" in diag.attrs
 
 
 # ---------------------------------------------------------------------- bad input

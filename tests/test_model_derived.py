@@ -3,6 +3,8 @@ are reused across tables of one structure without changing results."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pymc as pm
 import pytest
@@ -58,14 +60,35 @@ def test_compiled_sampler_is_reused_with_identical_results(fitted_forecaster, si
     np.testing.assert_array_equal(a, b)
 
 
-def test_family_and_run_intercepts_vary_and_sum_to_zero(model_and_fit):
-    """Regression: the zero-sum constraint runs over families (runs), not over factors
-    (which, with one factor, once forced every intercept to zero)."""
-    model, _ = model_and_fit
-    for name in ("family_intercept", "run_intercept"):
-        draws = pm.draw(model[name], draws=50, random_seed=1)  # (draws, level, factor)
-        assert draws.std(axis=1).min() > 0.0
-        np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-9)
+def test_family_and_run_intercepts_vary_and_sum_to_zero(model_and_fit, simulated_table):
+    """Regression: the zero-sum constraint runs over families (and over the runs of each
+    family), not over factors (which, with one factor, once forced every intercept to 0)."""
+    from bayesproxy.model.build import hierarchy
+
+    model, fc = model_and_fit
+    h = hierarchy(build_design(simulated_table.table, target=fc.target))
+    assert h.use_runs
+    family = pm.draw(model["family_intercept"], draws=50, random_seed=1)  # (draws, level, D)
+    assert family.std(axis=1).min() > 0.0
+    np.testing.assert_allclose(family.sum(axis=1), 0.0, atol=1e-9)
+    run = pm.draw(model["run_intercept"], draws=50, random_seed=1)
+    assert run.std(axis=1).min() > 0.0
+    for f in np.unique(h.run_family):
+        np.testing.assert_allclose(run[:, h.run_family == f].sum(axis=1), 0.0, atol=1e-9)
+
+
+def test_runs_spanning_families_are_refused_at_the_door(simulated_table):
+    from bayesproxy.model.build import hierarchy
+    from bayesproxy.model.design import DesignError
+
+    design = build_design(simulated_table.table, target="target")
+    run = design.run.copy()
+    first_of = {f: run[design.family == f][0] for f in np.unique(design.family)}
+    a, b = list(first_of.values())[:2]
+    run[run == b] = a  # one run label now spans two families
+    with pytest.raises(DesignError, match="more than one family") as err:
+        hierarchy(replace(design, run=run))
+    assert repr(str(a)) in str(err.value)
 
 
 def test_log_predictive_density_prefers_the_observed_scores(fitted_forecaster, simulated_table):

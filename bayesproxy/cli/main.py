@@ -43,7 +43,7 @@ def demo(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for the demo's outputs (created if needed).")
     ] = Path("bayesproxy-demo"),
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 1000,
+    draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 2000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Number of MCMC chains.")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same forecasts).")] = 0,

@@ -53,12 +53,12 @@ def fit(
     proxies: Annotated[
         str | None, typer.Option(help="Comma-separated proxy tasks (default: all others).")
     ] = None,
-    draws: Annotated[int, typer.Option(help="Posterior draws per chain.", min=1)] = 1000,
+    draws: Annotated[int, typer.Option(help="Posterior draws per chain.", min=1)] = 2000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.", min=1)] = 1000,
     chains: Annotated[int, typer.Option(help="Number of chains.", min=1)] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same forecasts).")] = 0,
     n_factors: Annotated[int, typer.Option(help="Latent capability dimensions.")] = 1,
-    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.9,
+    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.95,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit non-zero when the convergence gate fails.")
     ] = False,

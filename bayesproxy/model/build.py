@@ -33,9 +33,16 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayesproxy.model.design import ACCURACY_EPS, Design
+from bayesproxy.model.design import ACCURACY_EPS, Design, DesignError
 
-__all__ = ["Hierarchy", "build_model", "hierarchy", "noise_split", "proxy_grid"]
+__all__ = [
+    "Hierarchy",
+    "build_model",
+    "hierarchy",
+    "noise_split",
+    "proxy_grid",
+    "run_contrast_basis",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Hierarchy:
     runs: list[str]
     family_idx: np.ndarray
     run_idx: np.ndarray
+    run_family: np.ndarray  # family code of each run
     use_runs: bool
 
 
@@ -67,12 +75,25 @@ def hierarchy(design: Design) -> Hierarchy:
     """
     fam = np.where(design.family == "", "(unknown)", design.family)
     families, family_idx = np.unique(fam, return_inverse=True)
-    runs, run_idx = np.unique(design.run, return_inverse=True)
+    # a unit without a run label is a run of its own
+    run = np.where(design.run == "", design.units, design.run)
+    runs, run_idx = np.unique(run, return_inverse=True)
+    run_family = np.zeros(len(runs), dtype="int64")
+    run_family[run_idx] = family_idx
+    mixed = sorted(
+        {str(runs[r]) for r, f in zip(run_idx, family_idx, strict=True) if run_family[r] != f}
+    )
+    if mixed:
+        raise DesignError(
+            f"runs {mixed[:5]} hold units of more than one family; runs nest in families.",
+            hint="give each run one family (or name the runs apart, e.g. 'family/run').",
+        )
     return Hierarchy(
         families=[str(f) for f in families],
         runs=[str(r) for r in runs],
         family_idx=family_idx,
         run_idx=run_idx,
+        run_family=run_family,
         use_runs=len(runs) < len(design.units),
     )
 
@@ -95,12 +116,14 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
 
     Notes
     -----
-    Identification: the capability has unit population variance (split by a Dirichlet
-    between compute, family, run and unit deviations) and population mean zero;
-    with one factor the mean loading and the target slope ``beta`` are positive (capability
-    is what raises the proxies, oriented so that higher is better, and the target); with
-    D > 1 the loading matrix is lower triangular with a positive diagonal over the first D
-    proxies and ``beta`` is free.
+    Identification: with one factor the loadings average 1 (this fixes the capability's
+    scale and, since proxies are oriented so that higher is better, its sign), the
+    capability's population SD is a parameter, and the target slope ``beta`` is positive;
+    with D > 1 the capability has unit population variance, the loading matrix is lower
+    triangular with a positive diagonal over the first D proxies and ``beta`` is free. The
+    population mean is zero: family effects sum to zero, run effects sum to zero within
+    each family. The population variance is split by a Dirichlet between compute, family,
+    run and unit deviations.
 
     Examples
     --------
@@ -129,6 +152,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     }
     if h.use_runs:
         coords["run"] = h.runs
+        coords["run_contrast"] = np.arange(len(h.runs) - len(np.unique(h.run_family)))
     has_x = np.isfinite(design.x)
     t_units = np.unique(design.target_unit)
 
@@ -154,11 +178,14 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             dims="target_cell",
         )
         reps = pm.Data("proxy_replicates", design.replicates_per_proxy, dims="proxy")
-        # --- capability hierarchy (non-centred) -----------------------------------------
-        # The capability's scale is fixed by giving it unit variance across the population
-        # and splitting that variance between compute, family, run and unit deviations with
-        # a Dirichlet: loadings then live on the proxies' standardised scale, which keeps the
-        # posterior free of the scale ridges a fixed unit-level variance creates.
+        # --- capability hierarchy -------------------------------------------------------
+        # One factor: the scale of the capability is fixed by the loadings, whose mean is 1
+        # (effects coding), and its population SD is a parameter the proxies pin down. Fixing
+        # the population variance at 1 instead leaves the scale to the realised spread of a
+        # handful of family and run effects, a ridge between the loadings, beta and the
+        # variance split that the sampler crawls along. Several factors keep unit variance
+        # (their loadings are free). The variance is split between compute, family, run and
+        # unit deviations with a Dirichlet.
         parts = ["compute", "family", "run", "unit"]
         if not has_x.any():
             parts.remove("compute")
@@ -169,29 +196,58 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             a=np.full(len(parts), priors["variance_share_concentration"]),
             dims=("factor", "component"),
         )
-        sd = {name: pt.sqrt(share[:, j]) for j, name in enumerate(parts)}
-        zero = pt.zeros(D)
+        if D == 1:
+            scale = pm.LogNormal(
+                "capability_sd",
+                np.log(priors["capability_sd"]),
+                priors["capability_sd_log_sd"],
+                dims="factor",
+            )
+        else:
+            scale = pt.ones(D)
+        sd = {name: scale * pt.sqrt(share[:, j]) for j, name in enumerate(parts)}
+        # Family and run intercepts are centred: every family and run holds several units
+        # whose capability dozens of proxies measure, so the data, not the population SD, pin
+        # each down (the non-centred form then correlates them with the variance split).
+        # Zero-sum: a common shift of all intercepts would trade off against the proxy
+        # intercepts mu_k; the population mean is 0. ZeroSumNormal sums to zero over its
+        # *last* axes, hence (factor, family).
         fam_sd = pm.Deterministic("family_intercept_sd", sd["family"], dims="factor")
-        # zero-sum: a common shift of all intercepts would trade off against the proxy
-        # intercepts mu_k (a ridge the sampler crawls along); the population mean is 0.
-        # ZeroSumNormal sums to zero over its *last* axes, hence (factor, family).
-        fam_z = pm.ZeroSumNormal("family_effect_z", dims=("factor", "family"), n_zerosum_axes=1)
-        a_family = pm.Deterministic(
-            "family_intercept", (fam_sd[:, None] * fam_z).T, dims=("family", "factor")
+        fam_effect = pm.ZeroSumNormal(
+            "family_effect",
+            sigma=fam_sd[:, None],
+            dims=("factor", "family"),
+            n_zerosum_axes=1,
         )
-        slope_mu = pm.Deterministic("slope_mu", sd.get("compute", zero), dims="factor")
-        rel_sd = pm.HalfNormal("family_slope_spread", priors["family_slope_spread"])
-        slope_z = pm.Normal("family_slope_z", 0.0, 1.0, dims=("family", "factor"))
-        pm.Deterministic("family_slope_sd", slope_mu * rel_sd, dims="factor")
-        b_family = pm.Deterministic(
-            "family_slope", slope_mu * (1.0 + rel_sd * slope_z), dims=("family", "factor")
-        )
+        a_family = pm.Deterministic("family_intercept", fam_effect.T, dims=("family", "factor"))
+        if "compute" in parts:
+            rel_sd = pm.HalfNormal("family_slope_spread", priors["family_slope_spread"])
+            slope_mu = pm.Deterministic("slope_mu", sd["compute"], dims="factor")
+            slope_sd = pm.Deterministic("family_slope_sd", slope_mu * rel_sd, dims="factor")
+            # non-centred: a handful of families rarely pins their spread away from 0, and a
+            # centred slope then funnels into it (divergences on small tables)
+            slope_z = pm.Normal("family_slope_z", 0.0, 1.0, dims=("family", "factor"))
+            b_family = pm.Deterministic(
+                "family_slope", slope_mu + slope_sd * slope_z, dims=("family", "factor")
+            )
+        else:  # no unit has a known compute: no slopes
+            b_family = pt.zeros((len(h.families), D))
         loc = a_family[fam_idx] + b_family[fam_idx] * x[:, None]
         if h.use_runs:
+            # Runs nest in families. Their effects sum to zero within each family (iid normal
+            # effects restricted to that subspace, written in an orthonormal basis of it), so
+            # a family's intercept is the mean level of its runs: a family shift traded
+            # against its runs' effects, or a global shift of the run levels against the
+            # proxy intercepts, would otherwise be ridges the sampler crawls along.
             run_sd = pm.Deterministic("run_intercept_sd", sd["run"], dims="factor")
-            run_z = pm.ZeroSumNormal("run_effect_z", dims=("factor", "run"), n_zerosum_axes=1)
+            basis = pm.Data(
+                "run_contrast_basis", run_contrast_basis(h), dims=("run", "run_contrast")
+            )
+            contrast = pm.Normal(
+                "run_effect_contrast", 0.0, run_sd, dims=("run_contrast", "factor")
+            )
             a_run = pm.Deterministic(
-                "run_intercept", (run_sd[:, None] * run_z).T, dims=("run", "factor")
+                "run_intercept", pt.dot(basis, contrast), dims=("run", "factor")
             )
             loc = loc + a_run[run_idx]
         unit_sd = pm.Deterministic("unit_sd", sd["unit"], dims="factor")
@@ -201,24 +257,17 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         # --- measurement model ------------------------------------------------------------
         mu = pm.Normal("proxy_intercept", 0.0, priors["proxy_intercept_sd"], dims="proxy")
         if D == 1:
-            # Proxies are oriented so that higher is better, so the capability is what raises
-            # them on average: the iid N(0, loading_sd) prior restricted to a positive mean
-            # loading, written as that mean (half-normal, the mean of K iid normals has sd
-            # loading_sd / sqrt(K)) plus zero-sum deviations. beta > 0 alone cannot exclude
-            # the mirror image (theta, lambda) -> (-theta, -lambda) when the target is flat
-            # in the training data; chains then split between the two signs.
-            lam_mean = pm.HalfNormal(
-                "loading_mean", priors["loading_sd"] / np.sqrt(K), dims="factor"
-            )
+            # Loadings average 1 (effects coding): this sets the capability's scale and its
+            # sign. Proxies are oriented so that higher is better, so the capability is what
+            # raises them on average; beta > 0 alone cannot exclude the mirror image
+            # (theta, lambda) -> (-theta, -lambda) when the target is flat in training.
             lam_dev = pm.ZeroSumNormal(
                 "loading_deviation",
                 sigma=priors["loading_sd"],
                 dims=("factor", "proxy"),
                 n_zerosum_axes=1,
             )
-            loading = pm.Deterministic(
-                "loading", (lam_mean[:, None] + lam_dev).T, dims=("proxy", "factor")
-            )
+            loading = pm.Deterministic("loading", (1.0 + lam_dev).T, dims=("proxy", "factor"))
         else:
             raw = pm.Normal("loading_raw", 0.0, priors["loading_sd"], dims=("proxy", "factor"))
             rows = np.arange(K)[:, None]
@@ -364,6 +413,46 @@ def _log_noise(design: Design, mean, sd):
         z = pm.Normal("noise_z", 0.0, 1.0, shape=len(weak))
         log_sigma = pt.set_subtensor(log_sigma[weak], mean + sd * z)
     return log_sigma
+
+
+def run_contrast_basis(h: Hierarchy) -> np.ndarray:
+    """Orthonormal basis of the run effects that sum to zero within each family.
+
+    Returns
+    -------
+    ndarray, shape (runs, runs - families with runs)
+        Column blocks per family; a family with one run contributes no column.
+
+    Examples
+    --------
+    >>> h = Hierarchy(
+    ...     families=["f", "g"], runs=["a", "b", "c"], family_idx=np.array([0, 0, 1]),
+    ...     run_idx=np.array([0, 1, 2]), run_family=np.array([0, 0, 1]), use_runs=True,
+    ... )
+    >>> np.round(run_contrast_basis(h), 3).tolist()
+    [[0.707], [-0.707], [0.0]]
+    """
+    columns = []
+    for f in np.unique(h.run_family):
+        members = np.nonzero(h.run_family == f)[0]
+        n = len(members)
+        if n < 2:
+            continue
+        block = np.zeros((len(h.runs), n - 1))
+        block[members] = _helmert(n)
+        columns.append(block)
+    if not columns:
+        return np.zeros((len(h.runs), 0))
+    return np.hstack(columns)
+
+
+def _helmert(n: int) -> np.ndarray:
+    """Normalised Helmert contrasts: an explicit orthonormal basis of zero-sum n-vectors."""
+    out = np.zeros((n, n - 1))
+    for j in range(1, n):
+        out[:j, j - 1] = 1.0 / np.sqrt(j * (j + 1))
+        out[j, j - 1] = -j / np.sqrt(j * (j + 1))
+    return out
 
 
 def proxy_grid(design: Design) -> dict[str, np.ndarray]:

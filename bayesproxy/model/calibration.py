@@ -111,12 +111,11 @@ DEFAULT_TABLE: dict[str, Any] = {
 
 #: Named quantities ranked besides the free parameters (those the model has). Plain
 #: monotone transforms of one free parameter (e.g. ``unit_sd``) would repeat its ranks and
-#: are left out; ``ceiling`` is kept as the user-facing name of ``ceiling_frac`` and
-#: ``loading`` as that of its mean and zero-sum deviations.
+#: are left out, and so are plain copies (``family_intercept`` of ``family_effect``), except
+#: the user-facing names ``ceiling`` (of ``ceiling_frac``) and ``loading`` (1 plus
+#: ``loading_deviation``).
 RANKED_DERIVED = (
     "loading",
-    "family_intercept",
-    "run_intercept",
     "family_slope",
     "noise_sd",
     "ceiling",

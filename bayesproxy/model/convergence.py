@@ -82,8 +82,8 @@ class ConvergenceReport:
         return (
             "MCMC did not converge: "
             + "; ".join(parts)
-            + ".\nHint: fit again with more tuning (tune=2000), more draws, a higher "
-            "target_accept (0.95), or fewer factors (n_factors=1)."
+            + ".\nHint: fit again with more tuning (tune=2000), more draws (draws=4000), a "
+            "higher target_accept (0.98), or fewer factors (n_factors=1)."
         )
 
 

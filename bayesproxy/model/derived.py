@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayesproxy.model.build import hierarchy, noise_split, proxy_grid
+from bayesproxy.model.build import hierarchy, noise_split, proxy_grid, run_contrast_basis
 from bayesproxy.model.design import Design
 
 __all__ = ["DERIVED", "add_derived"]
@@ -125,22 +125,31 @@ def add_derived(
     post = posterior.copy()
     share = post["variance_share"]
     parts = [str(c) for c in post["component"].values]
+    # one factor: a population SD; several: unit variance (see build_model)
+    scale = post.get("capability_sd", 1.0)
 
     def part_sd(name: str) -> xr.DataArray:
         if name in parts:
-            return np.sqrt(share.sel(component=name, drop=True))
+            return scale * np.sqrt(share.sel(component=name, drop=True))
         return xr.zeros_like(share.isel(component=0, drop=True))
 
     post["family_intercept_sd"] = part_sd("family")
+    post["family_intercept"] = post["family_effect"]
     post["slope_mu"] = part_sd("compute")
-    spread = post["family_slope_spread"]
-    post["family_slope_sd"] = post["slope_mu"] * spread
-    post["family_slope"] = post["slope_mu"] * (1.0 + spread * post["family_slope_z"])
+    if "family_slope_z" in post:
+        post["family_slope_sd"] = post["slope_mu"] * post["family_slope_spread"]
+        post["family_slope"] = post["slope_mu"] + post["family_slope_sd"] * post["family_slope_z"]
+    else:  # no unit has a known compute
+        post["family_slope_sd"] = xr.zeros_like(post["slope_mu"])
+        post["family_slope"] = xr.zeros_like(post["family_intercept"])
     if "run" in parts:
         post["run_intercept_sd"] = part_sd("run")
-    post["family_intercept"] = post["family_intercept_sd"] * post["family_effect_z"]
-    if "run" in parts:
-        post["run_intercept"] = post["run_intercept_sd"] * post["run_effect_z"]
+        h = hierarchy(design)
+        # labelled: forecasts match a new table's runs to these by name
+        basis = xr.DataArray(
+            run_contrast_basis(h), dims=("run", "run_contrast"), coords={"run": h.runs}
+        )
+        post["run_intercept"] = xr.dot(basis, post["run_effect_contrast"], dim="run_contrast")
     post["unit_sd"] = part_sd("unit")
     post["noise_sd"] = _noise_sd(post, design).assign_coords(proxy=post["proxy"].values)
     if n_factors > 1:
@@ -151,9 +160,7 @@ def add_derived(
         diag = xr.DataArray(rows == cols, dims=("proxy", "factor"))
         post["loading"] = xr.where(diag, np.abs(raw), raw) * lower
     else:
-        post["loading"] = (post["loading_mean"] + post["loading_deviation"]).transpose(
-            *_SAMPLE, "proxy", "factor"
-        )
+        post["loading"] = (1.0 + post["loading_deviation"]).transpose(*_SAMPLE, "proxy", "factor")
         post["capability"] = xr.DataArray(
             _one_factor_capability(post, design),
             dims=(*_SAMPLE, "unit", "factor"),

@@ -25,12 +25,16 @@ __all__ = ["PRIOR_DOCS", "PriorError", "default_priors", "priors_to_json", "reso
 
 #: Each prior's meaning (the model card repeats these).
 PRIOR_DOCS: dict[str, str] = {
+    "capability_sd": "LogNormal median of the population SD of the capability (one factor;"
+    " in units of a mean loading of 1 on the standardised proxies)",
+    "capability_sd_log_sd": "LogNormal log-scale SD of the population SD of the capability",
     "variance_share_concentration": "Dirichlet concentration of the split of the capability's"
     " unit variance between compute, family, run and unit deviations",
     "family_slope_spread": "HalfNormal scale of the relative spread of family slopes on log"
     " compute around the population slope",
     "proxy_intercept_sd": "Normal scale of the task intercepts mu_k (standardised scale)",
-    "loading_sd": "Normal scale of the loadings lambda_k (one factor: with a positive mean)",
+    "loading_sd": "Normal scale of the loadings lambda_k (one factor: of their deviations"
+    " from their mean, which is fixed at 1)",
     "unique_sd": "HalfNormal scale of the task-specific (unaligned) SD psi_k",
     "noise_log_mu": "Normal mean of the population log replicate-noise SD",
     "noise_log_mu_sd": "Normal SD of the population log replicate-noise SD",
@@ -64,6 +68,8 @@ def default_priors() -> dict[str, float]:
     (1.0, 0.75)
     """
     return {
+        "capability_sd": 0.7,
+        "capability_sd_log_sd": 0.5,
         "variance_share_concentration": 1.0,
         "family_slope_spread": 0.3,
         "proxy_intercept_sd": 1.0,
