@@ -58,7 +58,7 @@ def fit(
     chains: Annotated[int, typer.Option(help="Number of chains.", min=1)] = 4,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same forecasts).")] = 0,
     n_factors: Annotated[int, typer.Option(help="Latent capability dimensions.")] = 1,
-    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.95,
+    target_accept: Annotated[float, typer.Option(help="NUTS target acceptance.")] = 0.9,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit non-zero when the convergence gate fails.")
     ] = False,

@@ -83,7 +83,7 @@ class ConvergenceReport:
             "MCMC did not converge: "
             + "; ".join(parts)
             + ".\nHint: fit again with more tuning (tune=2000), more draws (draws=4000), a "
-            "higher target_accept (0.98), or fewer factors (n_factors=1)."
+            "higher target_accept (0.95), or fewer factors (n_factors=1)."
         )
 
 

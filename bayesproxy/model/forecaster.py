@@ -88,7 +88,7 @@ class ProxyForecaster:
         Overrides merged over :func:`~bayesproxy.model.priors.default_priors`.
     n_factors : int, default 1
         Dimension of the latent capability (1 to 3).
-    target_accept : float, default 0.95
+    target_accept : float, default 0.9
         NUTS target acceptance rate.
     nuts_sampler : str, default "nutpie"
         Passed to :func:`pymc.sample`.
@@ -116,7 +116,7 @@ class ProxyForecaster:
         proxies: Sequence[str] | None = None,
         priors: Mapping[str, Any] | None = None,
         n_factors: int = 1,
-        target_accept: float = 0.95,
+        target_accept: float = 0.9,
         nuts_sampler: str = "nutpie",
     ) -> None:
         if not isinstance(n_factors, int) or not 1 <= n_factors <= 3:
@@ -127,7 +127,7 @@ class ProxyForecaster:
         if not 0.5 <= float(target_accept) < 1.0:
             raise MethodInputError(
                 f"target_accept must lie in [0.5, 1), got {target_accept!r}.",
-                hint="use 0.95, or 0.98 after divergences.",
+                hint="use 0.9, or 0.95 after divergences.",
             )
         self.target = target or ""
         self.proxies = list(proxies) if proxies is not None else None
