@@ -77,6 +77,41 @@ def test_family_and_run_intercepts_vary_and_sum_to_zero(model_and_fit, simulated
         np.testing.assert_allclose(run[:, h.run_family == f].sum(axis=1), 0.0, atol=1e-9)
 
 
+def test_one_run_per_family_adds_no_run_level():
+    """Regression: with one run per family the run effects are the family intercepts; an
+    empty run-contrast variable once broke forecasting."""
+    from bayesproxy import datasets
+    from bayesproxy.model.build import hierarchy
+    from bayesproxy.model.priors import resolve_priors
+
+    table = datasets.simulate(n_families=2, n_runs_per_family=1, n_proxies=3).table
+    design = build_design(table, target="target")
+    assert not hierarchy(design).use_runs
+    model = build_model(design, priors=resolve_priors(), n_factors=1)
+    assert "run_effect_contrast" not in model.named_vars and "run" not in model.coords
+
+
+def test_fit_without_missing_targets_forecasts_nothing_by_default():
+    """A table whose every unit has its target: ``forecast()`` is an empty frame with the
+    forecast columns (it once crashed), ``forecast(table)`` forecasts the table."""
+    import warnings
+
+    from bayesproxy import ProxyForecaster, datasets
+    from bayesproxy.errors import ConvergenceWarning
+    from bayesproxy.methods.base import FORECAST_COLUMNS
+
+    table = datasets.simulate(n_families=2, n_runs_per_family=1, n_proxies=3).table
+    assert table.target_observed.all()
+    with warnings.catch_warnings():  # a tiny budget: the gate has its own tests
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fc = ProxyForecaster(target="target").fit(
+            table, draws=50, tune=50, chains=2, random_seed=0, progressbar=False
+        )
+    empty = fc.forecast()
+    assert empty.empty and list(empty.columns) == list(FORECAST_COLUMNS)
+    assert len(fc.forecast(table)) == table.n_units
+
+
 def test_runs_spanning_families_are_refused_at_the_door(simulated_table):
     from bayesproxy.model.build import hierarchy
     from bayesproxy.model.design import DesignError

@@ -58,7 +58,9 @@ class Hierarchy:
 
 
 def hierarchy(design: Design) -> Hierarchy:
-    """Code families and runs; run intercepts are used only when some run has >1 unit.
+    """Code families and runs; run intercepts only where runs add a level.
+
+    Runs are used when some run has more than one unit and some family more than one run.
 
     Units with an unknown family (``""``) share one level, ``"(unknown)"``.
 
@@ -94,7 +96,9 @@ def hierarchy(design: Design) -> Hierarchy:
         family_idx=family_idx,
         run_idx=run_idx,
         run_family=run_family,
-        use_runs=len(runs) < len(design.units),
+        # runs add a level only where a run has several units and a family several runs
+        # (a family's only run is the family itself)
+        use_runs=len(runs) < len(design.units) and len(runs) > len(np.unique(run_family)),
     )
 
 

@@ -29,7 +29,12 @@ import pandas as pd
 import xarray as xr
 
 from bayesproxy.errors import BayesproxyError
-from bayesproxy.methods.base import MethodInputError, NotFittedError, make_forecast_frame
+from bayesproxy.methods.base import (
+    FORECAST_COLUMNS,
+    MethodInputError,
+    NotFittedError,
+    make_forecast_frame,
+)
 from bayesproxy.model.convergence import ConvergenceReport, check_convergence, enforce
 from bayesproxy.model.derived import add_derived
 from bayesproxy.model.design import (
@@ -574,7 +579,8 @@ class ProxyForecaster:
         ----------
         table : BenchmarkTable, optional
             Forecast every unit of this table (conjugate update, no MCMC; its target values
-            are ignored). Default: the fitted table's units whose target is missing.
+            are ignored). Default: the fitted table's units whose target is missing (an
+            empty frame when there are none).
         prob : float, default 0.9
             Probability of the central interval ``[lower, upper]``.
         threshold : float, optional
@@ -607,6 +613,9 @@ class ProxyForecaster:
         if self._dt is None:
             raise NotFittedError(self.name)
         _check_kind(kind)
+        if table is None and np.asarray(self._design_ds()["has_target"].values, bool).all():
+            # every fitted unit has its target: nothing to forecast (pass a new table)
+            return pd.DataFrame(columns=list(FORECAST_COLUMNS))
         units, samples, dist, excess = self._unit_samples(
             table, which="missing", rng=self._rng(0), kind=kind
         )
