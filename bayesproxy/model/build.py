@@ -155,8 +155,9 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         "target_unit": design.units[np.unique(design.target_unit)].tolist(),
     }
     if h.use_runs:
+        run_basis = run_contrast_basis(h)
         coords["run"] = h.runs
-        coords["run_contrast"] = np.arange(len(h.runs) - len(np.unique(h.run_family)))
+        coords["run_contrast"] = np.arange(run_basis.shape[1])
     has_x = np.isfinite(design.x)
     t_units = np.unique(design.target_unit)
 
@@ -244,9 +245,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             # against its runs' effects, or a global shift of the run levels against the
             # proxy intercepts, would otherwise be ridges the sampler crawls along.
             run_sd = pm.Deterministic("run_intercept_sd", sd["run"], dims="factor")
-            basis = pm.Data(
-                "run_contrast_basis", run_contrast_basis(h), dims=("run", "run_contrast")
-            )
+            basis = pm.Data("run_contrast_basis", run_basis, dims=("run", "run_contrast"))
             contrast = pm.Normal(
                 "run_effect_contrast", 0.0, run_sd, dims=("run_contrast", "factor")
             )
