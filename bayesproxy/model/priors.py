@@ -29,7 +29,7 @@ PRIOR_DOCS: dict[str, str] = {
     " in units of a mean loading of 1 on the standardised proxies)",
     "capability_sd_log_sd": "LogNormal log-scale SD of the population SD of the capability",
     "variance_share_concentration": "Dirichlet concentration of the split of the capability's"
-    " unit variance between compute, family, run and unit deviations",
+    " population variance between compute, family, run and unit deviations",
     "family_slope_spread": "HalfNormal scale of the relative spread of family slopes on log"
     " compute around the population slope",
     "proxy_intercept_sd": "Normal scale of the task intercepts mu_k (standardised scale)",
