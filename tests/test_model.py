@@ -73,6 +73,11 @@ def test_fit_returns_self_and_named_posterior(sim, fit):
     # draw (no mirror-image mode); the population SD of the capability is a parameter
     np.testing.assert_allclose(post["loading"].mean("proxy"), 1.0)
     assert (post["capability_sd"] > 0).all()
+    # one SD per level of the hierarchy; the total and the shares follow from them
+    np.testing.assert_allclose(
+        post["capability_sd"] ** 2, (post["component_sd"] ** 2).sum("component")
+    )
+    np.testing.assert_allclose(post["variance_share"].sum("component"), 1.0)
     assert post["capability"].dims == ("chain", "draw", "unit", "factor")
     assert post["target_p"].dims == ("chain", "draw", "unit")
     assert "target_obs" in dt["observed_data"].dataset
@@ -262,7 +267,7 @@ def test_same_seed_same_forecasts(sim):
 def test_diagnostics_table(fit):
     diag = fit.diagnostics()
     assert {"rhat", "ess_bulk", "ess_tail", "ok"} <= set(diag.columns)
-    assert "capability_sd" in diag.index and "divergences" in diag.attrs
+    assert "component_sd" in diag.index and "divergences" in diag.attrs
 
 
 # ---------------------------------------------------------------------- bad input

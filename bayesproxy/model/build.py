@@ -185,32 +185,41 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         reps = pm.Data("proxy_replicates", design.replicates_per_proxy, dims="proxy")
         # --- capability hierarchy -------------------------------------------------------
         # One factor: the scale of the capability is fixed by the loadings, whose mean is 1
-        # (effects coding), and its population SD is a parameter the proxies pin down. Fixing
-        # the population variance at 1 instead leaves the scale to the realised spread of a
-        # handful of family and run effects, a ridge between the loadings, beta and the
-        # variance split that the sampler crawls along. Several factors keep unit variance
-        # (their loadings are free). The variance is split between compute, family, run and
-        # unit deviations with a Dirichlet.
+        # (effects coding), so each level of the hierarchy gets an SD of its own (the mean
+        # slope on compute, family, run, unit), a priori independent. Fixing the population
+        # variance at 1 instead leaves the scale to the realised spread of a handful of
+        # family and run effects, a ridge between the loadings, beta and the variance split;
+        # and a total SD split by a Dirichlet ties the SDs the data pin (unit, slope) to the
+        # one a handful of families leaves vague (total SD and shares correlated 0.8 on the
+        # reference table, divergences where the family SD is large). Gamma(2) priors keep
+        # the SDs off 0, where centred effects of a few families would funnel. Several factors
+        # keep unit variance (their loadings are free), split with a Dirichlet.
         parts = ["compute", "family", "run", "unit"]
         if not has_x.any():
             parts.remove("compute")
         if not h.use_runs:
             parts.remove("run")
-        share = pm.Dirichlet(
-            "variance_share",
-            a=np.full(len(parts), priors["variance_share_concentration"]),
-            dims=("factor", "component"),
-        )
         if D == 1:
-            scale = pm.LogNormal(
-                "capability_sd",
-                np.log(priors["capability_sd"]),
-                priors["capability_sd_log_sd"],
-                dims="factor",
+            comp_sd = pm.Gamma(
+                "component_sd",
+                alpha=priors["component_sd_shape"],
+                beta=priors["component_sd_shape"] / priors["component_sd"],
+                dims=("factor", "component"),
             )
+            scale = pm.Deterministic(
+                "capability_sd", pt.sqrt(pt.sum(comp_sd**2, axis=1)), dims="factor"
+            )
+            pm.Deterministic(
+                "variance_share", comp_sd**2 / scale[:, None] ** 2, dims=("factor", "component")
+            )
+            sd = {name: comp_sd[:, j] for j, name in enumerate(parts)}
         else:
-            scale = pt.ones(D)
-        sd = {name: scale * pt.sqrt(share[:, j]) for j, name in enumerate(parts)}
+            share = pm.Dirichlet(
+                "variance_share",
+                a=np.full(len(parts), priors["variance_share_concentration"]),
+                dims=("factor", "component"),
+            )
+            sd = {name: pt.sqrt(share[:, j]) for j, name in enumerate(parts)}
         # Family and run intercepts are centred: every family and run holds several units
         # whose capability dozens of proxies measure, so the data, not the population SD, pin
         # each down (the non-centred form then correlates them with the variance split).
@@ -230,10 +239,14 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             slope_mu = pm.Deterministic("slope_mu", sd["compute"], dims="factor")
             slope_sd = pm.Deterministic("family_slope_sd", slope_mu * rel_sd, dims="factor")
             # non-centred: a handful of families rarely pins their spread away from 0, and a
-            # centred slope then funnels into it (divergences on small tables)
-            slope_z = pm.Normal("family_slope_z", 0.0, 1.0, dims=("family", "factor"))
+            # centred slope then funnels into it (divergences on small tables). Zero-sum, as
+            # the intercepts: slope_mu is then the families' mean slope, not a level that a
+            # common shift of every z (with a larger spread) could stand in for.
+            slope_z = pm.ZeroSumNormal(
+                "family_slope_z", sigma=1.0, dims=("factor", "family"), n_zerosum_axes=1
+            )
             b_family = pm.Deterministic(
-                "family_slope", slope_mu + slope_sd * slope_z, dims=("family", "factor")
+                "family_slope", slope_mu + slope_sd * slope_z.T, dims=("family", "factor")
             )
         else:  # no unit has a known compute: no slopes
             b_family = pt.zeros((len(h.families), D))
@@ -315,11 +328,18 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
 
         # --- target link -------------------------------------------------------------------
         c_t = design.target_chance
-        alpha = pm.Normal("alpha", 0.0, priors["alpha_sd"])
         if D == 1:
             beta = pm.HalfNormal("beta", priors["beta_sd"], dims="factor")
         else:
             beta = pm.Normal("beta", 0.0, priors["beta_sd"], dims="factor")
+        # The intercept is taken at the mean capability of the units with an observed target
+        # (as Bambi centres predictors): those units are often the small, early ones, far
+        # from the capability's population mean, and an intercept at 0 would then trade off
+        # against the slope along a narrow ridge.
+        alpha_c = pm.Normal("alpha_centred", 0.0, priors["alpha_sd"])
+        alpha = pm.Deterministic(
+            "alpha", alpha_c - pt.dot(pt.mean(theta[t_unit_idx], axis=0), beta)
+        )
         if math.isnan(priors["ceiling"]):
             frac = pm.Beta("ceiling_frac", priors["ceiling_a"], priors["ceiling_b"])
             ceiling = pm.Deterministic("ceiling", c_t + (1.0 - c_t) * frac)

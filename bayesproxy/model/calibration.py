@@ -119,6 +119,7 @@ RANKED_DERIVED = (
     "family_slope",
     "noise_sd",
     "ceiling",
+    "alpha",
     "capability",
     "target_p",
     "alignment",
@@ -409,7 +410,8 @@ class ProxySBC(simuk.SBC):
             else max(float(self.priors["ceiling"]), chance + 1e-3)
         )
         t_units = np.unique(d.target_unit)
-        lin = float(one("alpha")) + float(one("beta")[0]) * theta[t_units]
+        t_theta = theta[t_units]
+        lin = float(one("alpha_centred")) + float(one("beta")[0]) * (t_theta - t_theta.mean())
         lin = lin + float(one("discrepancy_sd")) * one("discrepancy_z")
         q = (chance + (ceiling - chance) / (1.0 + np.exp(-lin)))[
             np.searchsorted(t_units, d.target_unit)

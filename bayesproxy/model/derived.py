@@ -24,6 +24,8 @@ __all__ = ["DERIVED", "add_derived"]
 
 #: The deterministic quantities rebuilt here (all of the model's ``pm.Deterministic``).
 DERIVED = (
+    "capability_sd",
+    "variance_share",
     "family_intercept_sd",
     "family_intercept",
     "slope_mu",
@@ -36,6 +38,7 @@ DERIVED = (
     "loading",
     "capability",
     "ceiling",
+    "alpha",
     "target_p",
     "alignment",
     "stability",
@@ -123,6 +126,9 @@ def add_derived(
     xarray.Dataset
     """
     post = posterior.copy()
+    if "component_sd" in post:  # one factor: an SD per level (see build_model)
+        post["capability_sd"] = np.sqrt((post["component_sd"] ** 2).sum("component"))
+        post["variance_share"] = post["component_sd"] ** 2 / post["capability_sd"] ** 2
     share = post["variance_share"]
     parts = [str(c) for c in post["component"].values]
     # one factor: a population SD; several: unit variance (see build_model)
@@ -173,6 +179,9 @@ def add_derived(
     else:
         ceiling = max(float(priors["ceiling"]), chance + 1e-3)
     theta, beta = post["capability"], post["beta"]
+    # the sampled intercept is at the mean capability of the units with a target (build_model)
+    t_mean = theta.isel(unit=np.unique(design.target_unit)).mean("unit")
+    post["alpha"] = post["alpha_centred"] - (t_mean * beta).sum("factor")
     lin = post["alpha"] + (theta * beta).sum("factor")
     post["target_p"] = chance + (ceiling - chance) * _sigmoid(lin)
 

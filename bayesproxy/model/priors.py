@@ -25,11 +25,12 @@ __all__ = ["PRIOR_DOCS", "PriorError", "default_priors", "priors_to_json", "reso
 
 #: Each prior's meaning (the model card repeats these).
 PRIOR_DOCS: dict[str, str] = {
-    "capability_sd": "LogNormal median of the population SD of the capability (one factor;"
-    " in units of a mean loading of 1 on the standardised proxies)",
-    "capability_sd_log_sd": "LogNormal log-scale SD of the population SD of the capability",
+    "component_sd": "Gamma prior mean of each SD of the capability's hierarchy (one factor:"
+    " the mean slope on compute and the family, run and unit SDs; in units of a mean loading"
+    " of 1 on the standardised proxies)",
+    "component_sd_shape": "Gamma shape of those SDs (2: zero-avoiding, density rising from 0)",
     "variance_share_concentration": "Dirichlet concentration of the split of the capability's"
-    " population variance between compute, family, run and unit deviations",
+    " unit variance between compute, family, run and unit deviations (several factors)",
     "family_slope_spread": "HalfNormal scale of the relative spread of family slopes on log"
     " compute around the population slope",
     "proxy_intercept_sd": "Normal scale of the task intercepts mu_k (standardised scale)",
@@ -39,7 +40,8 @@ PRIOR_DOCS: dict[str, str] = {
     "noise_log_mu": "Normal mean of the population log replicate-noise SD",
     "noise_log_mu_sd": "Normal SD of the population log replicate-noise SD",
     "noise_log_sd": "HalfNormal scale of the spread of log sigma_k across tasks",
-    "alpha_sd": "Normal scale of the target link intercept alpha",
+    "alpha_sd": "Normal scale of the target link intercept at the mean capability of the units"
+    " with an observed target",
     "beta_sd": "HalfNormal (1 factor) or Normal scale of the target link slopes beta",
     "ceiling": "fixed target ceiling u_T in (chance, 1]; NaN lets the model learn it",
     "ceiling_a": "Beta(a, b) prior on (u_T - c_T) / (1 - c_T) when the ceiling is learned",
@@ -68,8 +70,8 @@ def default_priors() -> dict[str, float]:
     (1.0, 0.75)
     """
     return {
-        "capability_sd": 0.7,
-        "capability_sd_log_sd": 0.5,
+        "component_sd": 0.35,
+        "component_sd_shape": 2.0,
         "variance_share_concentration": 1.0,
         "family_slope_spread": 0.3,
         "proxy_intercept_sd": 1.0,
