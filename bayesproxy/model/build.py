@@ -21,7 +21,7 @@ Examples
 ... )
 >>> model = build_model(build_design(ds, target="t"), priors=resolve_priors(), n_factors=1)
 >>> sorted(model.named_vars)[:3]
-['alignment', 'alpha', 'beta']
+['alignment', 'alpha', 'alpha_centred']
 """
 
 from __future__ import annotations
@@ -121,13 +121,14 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     Notes
     -----
     Identification: with one factor the loadings average 1 (this fixes the capability's
-    scale and, since proxies are oriented so that higher is better, its sign), the
-    capability's population SD is a parameter, and the target slope ``beta`` is positive;
-    with D > 1 the capability has unit population variance, the loading matrix is lower
+    scale and, since proxies are oriented so that higher is better, its sign), each level of
+    the hierarchy (mean slope on compute, family, run, unit) has an SD of its own, and the
+    target slope ``beta`` is positive; with D > 1 the capability has unit population
+    variance, split by a Dirichlet between those levels, the loading matrix is lower
     triangular with a positive diagonal over the first D proxies and ``beta`` is free. The
     population mean is zero: family effects sum to zero, run effects sum to zero within
-    each family. The population variance is split by a Dirichlet between compute, family,
-    run and unit deviations.
+    each family. The link intercept is sampled at the mean capability of the units with an
+    observed target (``alpha_centred``); ``alpha`` is the intercept at capability 0.
 
     Examples
     --------
@@ -222,7 +223,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             sd = {name: pt.sqrt(share[:, j]) for j, name in enumerate(parts)}
         # Family and run intercepts are centred: every family and run holds several units
         # whose capability dozens of proxies measure, so the data, not the population SD, pin
-        # each down (the non-centred form then correlates them with the variance split).
+        # each down (the non-centred form then ties them to the hierarchy's SDs).
         # Zero-sum: a common shift of all intercepts would trade off against the proxy
         # intercepts mu_k; the population mean is 0. ZeroSumNormal sums to zero over its
         # *last* axes, hence (factor, family).

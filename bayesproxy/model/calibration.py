@@ -23,10 +23,10 @@ that ArviZ plots) and replaces two things:
 
 Ranked quantities are the free parameters and the named quantities of
 :mod:`bayesproxy.model.derived`. Those that depend on the data as well (``capability``,
-``target_p``, ``alignment``, ``stability``) are recomputed for each simulation from its own
-simulated data, on the true side and on the posterior side alike: SBC holds for any test
-quantity ``f(parameters, data)`` (Modrák et al., 2023), whereas PyMC's prior group would
-compute them from the template table's data.
+``alpha``, ``target_p``, ``alignment``, ``stability``) are recomputed for each simulation
+from its own simulated data, on the true side and on the posterior side alike: SBC holds
+for any test quantity ``f(parameters, data)`` (Modrák et al., 2023), whereas PyMC's prior
+group would compute them from the template table's data.
 
 **What a pass means.** For every ranked variable each element's PIT values across the
 simulations are tested for uniformity with ArviZ's ``pot_c`` test; a variable's p-value is
@@ -435,9 +435,9 @@ class ProxySBC(simuk.SBC):
     def _get_prior_predictive_samples(self):
         """Simuk's prior draws and simulations, with data-dependent references recomputed.
 
-        The named quantities that depend on the data (capability, target_p, alignment,
-        stability) are recomputed from each simulation's own data, the rest from the draw's
-        free parameters, exactly as the posterior side computes them.
+        The named quantities that depend on the data (capability, alpha, target_p,
+        alignment, stability) are recomputed from each simulation's own data, the rest from
+        the draw's free parameters, exactly as the posterior side computes them.
         """
         import warnings
 

@@ -131,13 +131,13 @@ def add_derived(
         post["variance_share"] = post["component_sd"] ** 2 / post["capability_sd"] ** 2
     share = post["variance_share"]
     parts = [str(c) for c in post["component"].values]
-    # one factor: a population SD; several: unit variance (see build_model)
-    scale = post.get("capability_sd", 1.0)
 
     def part_sd(name: str) -> xr.DataArray:
-        if name in parts:
-            return scale * np.sqrt(share.sel(component=name, drop=True))
-        return xr.zeros_like(share.isel(component=0, drop=True))
+        if name not in parts:
+            return xr.zeros_like(share.isel(component=0, drop=True))
+        if "component_sd" in post:
+            return post["component_sd"].sel(component=name, drop=True)
+        return np.sqrt(share.sel(component=name, drop=True))  # several factors: unit variance
 
     post["family_intercept_sd"] = part_sd("family")
     post["family_intercept"] = post["family_effect"]

@@ -27,7 +27,8 @@ from bayesproxy.errors import ModelFileError
 __all__ = ["SCHEMA_VERSION", "check_schema", "read_datatree", "write_datatree"]
 
 #: Version of the layout of a saved fit; bump on any incompatible change (2: one factor's
-#: hierarchy has an SD per level, and the link intercept is sampled centred).
+#: hierarchy has an SD per level, ``family_slope_z`` is zero-sum with dims (factor, family),
+#: and the link intercept is sampled centred).
 SCHEMA_VERSION = "2"
 
 
