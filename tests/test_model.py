@@ -172,6 +172,20 @@ def test_distances_rule():
     np.testing.assert_allclose(excess, [0.0, 0.0, 3.0])
 
 
+def test_distances_flag_units_beyond_a_lopsided_training_cloud():
+    """Training units of an emergent target are mostly small: a unit above every one of them
+    is an extrapolation even when it is nearer their mean than the smallest unit."""
+    ref = np.array([[-4.0], [0.0], [0.2], [0.5]])
+    sd = ref.std(ddof=1)
+    d, excess = distances(np.array([[0.0], [0.9], [-4.5]]), ref)
+    assert d[1] < np.abs(ref - ref.mean()).max() / sd  # inside a radius around the mean
+    np.testing.assert_allclose(excess, [0.0, 0.4 / sd, 0.5 / sd])
+    # several factors keep the ellipsoid rule
+    ref2 = np.column_stack([ref[:, 0], [0.0, 1.0, -1.0, 0.5]])
+    _, excess2 = distances(np.array([[0.0, 0.0]]), ref2)
+    assert excess2[0] == 0.0
+
+
 def test_predictive_samples_shape(fit):
     s = fit.predictive_samples(n_samples=200, random_seed=3)
     assert s.dims == ("unit", "sample") and s.sizes["sample"] == 200

@@ -394,9 +394,22 @@ def distances(theta_mean: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray
     distance : ndarray, shape (N,)
         In training standard deviations (Mahalanobis distance from the training mean).
     excess : ndarray, shape (N,)
-        ``max(0, distance - r)`` where ``r`` is the largest distance of a training unit:
-        zero inside the training cloud, growing outside it. A unit is flagged as an
-        extrapolation when ``excess > 0``.
+        How far the unit lies outside the training units, in training SDs; zero inside,
+        growing outside. One factor: beyond the largest or below the smallest training
+        capability (the training units of an emergent target are mostly small or early
+        ones, so their cloud is lopsided, and a radius around their mean would call a unit
+        above every one of them "inside" as long as it is closer to the mean than the
+        smallest unit). Several factors: ``max(0, distance - r)`` with ``r`` the largest
+        distance of a training unit. A unit is flagged as an extrapolation when
+        ``excess > 0``.
+
+    Examples
+    --------
+    A unit above every training unit is outside, though nearer their mean than the lowest:
+
+    >>> d, excess = distances(np.array([[0.25], [1.0]]), np.array([[-3.0], [0.0], [0.5]]))
+    >>> d.round(2).tolist(), excess.round(2).tolist()
+    ([0.57, 0.97], [0.0, 0.26])
     """
     ref = np.asarray(reference, float).reshape(len(reference), -1)
     pts = np.asarray(theta_mean, float).reshape(len(theta_mean), -1)
@@ -409,8 +422,13 @@ def distances(theta_mean: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray
         d = a - center
         return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", d, inv, d), 0.0))
 
-    radius = float(mahal(ref).max()) if len(ref) else 0.0
     dist = mahal(pts)
+    if ref.shape[1] == 1 and len(ref):
+        sd = float(np.sqrt(cov[0, 0]))
+        above = (pts[:, 0] - ref[:, 0].max()) / sd
+        below = (ref[:, 0].min() - pts[:, 0]) / sd
+        return dist, np.maximum(np.maximum(above, below), 0.0)
+    radius = float(mahal(ref).max()) if len(ref) else 0.0
     return dist, np.maximum(dist - radius, 0.0)
 
 
