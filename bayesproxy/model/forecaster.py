@@ -601,8 +601,10 @@ class ProxyForecaster:
             Columns ``unit, model, step, mean, median, lower, upper, p_above, distance,
             extrapolation``. ``distance`` is the Mahalanobis distance of the unit's capability
             from the training units (those with an observed target) in training SDs;
-            ``extrapolation`` is True when it exceeds the largest training distance.
-            Intervals widen with the excess distance.
+            ``extrapolation`` is True when the unit lies outside the training units (one
+            factor: above the largest or below the smallest training capability; several:
+            beyond the largest training distance; see :func:`~bayesproxy.model.predict.distances`).
+            Intervals widen with how far outside it lies.
 
         Examples
         --------
