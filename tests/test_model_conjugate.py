@@ -1,9 +1,10 @@
-"""The conjugate forecast of new units: the pattern-grouped path against the dense one.
+"""The conjugate forecast of new units: the fast paths against the plain dense code.
 
-``conjugate_capability`` computes each unit's cell precisions once per observation pattern
-shared by several units (one matrix product per pattern) and densely for the others. These
-tests pin that both paths, and the code they replaced, give the same draws from the same
-seed up to floating-point round-off, on synthetic posterior draws (no MCMC): a table with
+``conjugate_capability`` runs one compiled pass over all units with one factor; with several
+it computes each unit's cell precisions once per observation pattern shared by several units
+(one matrix product per pattern) and densely for the others. These tests pin that every
+path, and the code they replaced, give the same draws from the same noise up to
+floating-point round-off, on synthetic posterior draws (no MCMC): a table with
 shared and unshared patterns, unobserved cells, replicates, stderrs, units with no proxy at
 all, new families and runs, and unknown compute.
 """
@@ -25,7 +26,9 @@ from bayesproxy.model.predict import (
     _patterns,
     conjugate_capability,
     target_draws,
+    unit_block_noise,
 )
+from bayesproxy.threads import row_blocks
 
 S, K = 60, 7
 FAMILIES = ["f0", "f1", "f2"]
@@ -202,7 +205,11 @@ def _old_conjugate_capability(
     sig2 = v["noise_sd"] ** 2
     theta = np.empty((S, N, D))
     theta_mean = np.empty((N, D))
-    eps = rng.standard_normal((S, N, D))
+    if D == 1:  # the one-factor path draws its noise per block of units
+        noise = unit_block_noise(rng, S, N)
+        eps = np.concatenate([noise(rows) for rows in row_blocks(N)], axis=1)[..., None]
+    else:
+        eps = rng.standard_normal((S, N, D))
     for start in range(0, N, chunk):
         sl = slice(start, min(start + chunk, N))
         obs = n_cells[sl] > 0  # (n, K)
@@ -301,7 +308,8 @@ def test_no_units(base_design):
 
 
 @pytest.mark.parametrize("with_excess", [False, True])
-def test_target_draws_match_the_closed_form(with_excess):
+def test_target_draws_match_the_closed_form(with_excess, monkeypatch):
+    monkeypatch.setattr("bayesproxy.threads.ROW_BLOCK", 4)  # 11 units: blocks of 4, 4, 3
     draws = _draws(2)
     rng = np.random.default_rng(5)
     theta = rng.normal(size=(S, 11, 2))
@@ -321,7 +329,8 @@ def test_target_draws_match_the_closed_form(with_excess):
     link_sd = np.sqrt(np.einsum("sd,de,se->s", v["beta"], ref_cov, v["beta"]))
     extra = 0.75 * link_sd[:, None] * excess[None]
     sd = np.sqrt(v["discrepancy_sd"][:, None] ** 2 + extra**2)
-    fresh = sd * np.random.default_rng(9).standard_normal(lin.shape)
+    noise = unit_block_noise(np.random.default_rng(9), S, 11)
+    fresh = sd * np.concatenate([noise(rows) for rows in row_blocks(11)], axis=1)
     ceiling = v["ceiling"][:, None]
     expected = np.clip(0.25 + (ceiling - 0.25) / (1.0 + np.exp(-(lin + fresh))), 0.25, ceiling)
     np.testing.assert_allclose(q, expected.T, rtol=1e-14)
@@ -351,3 +360,28 @@ def test_forecast_frame_quantiles_match_nanquantile():
     np.testing.assert_allclose(frame["median"], median, rtol=1e-14)
     np.testing.assert_allclose(frame["upper"], upper, rtol=1e-14)
     assert frame["median"].isna().tolist() == [False] * 4 + [True, False]
+
+
+@pytest.mark.parametrize("n_factors", [1, 2])
+def test_forecast_draws_do_not_depend_on_the_number_of_threads(base_design, n_factors, monkeypatch):
+    """Blocks of units run on threads; each block draws from its own generator."""
+    monkeypatch.setattr("bayesproxy.threads.ROW_BLOCK", 5)  # several blocks
+    draws = _draws(n_factors)
+    design = _mixed_design(base_design)
+
+    def run(cpus: int) -> tuple[np.ndarray, np.ndarray]:
+        monkeypatch.setattr("bayesproxy.threads.usable_cpus", lambda: cpus)
+        theta, _ = conjugate_capability(draws, design, rng=np.random.default_rng(4))
+        q = target_draws(
+            draws,
+            theta,
+            chance=0.25,
+            excess=np.linspace(0, 1, design.n_units),
+            extrapolation_scale=0.75,
+            rng=np.random.default_rng(5),
+        )
+        return theta, q
+
+    one, two = run(1), run(2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayesproxy.errors import BayesproxyError
+from bayesproxy.threads import for_row_blocks
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -204,8 +205,12 @@ def _row_quantiles(
     """
     out = np.full((len(probs), samples.shape[0]), np.nan)
     full = usable.all(axis=1) & (samples.shape[1] > 0)
-    if full.all():
-        out[:] = np.quantile(samples, probs, axis=1)
+    if full.all():  # row blocks on parallel threads (NumPy partitions without the GIL)
+
+        def block(rows: slice) -> None:
+            out[:, rows] = np.quantile(samples[rows], probs, axis=1)
+
+        for_row_blocks(block, samples.shape[0])
     elif full.any():
         out[:, full] = np.quantile(samples[full], probs, axis=1)
     partial = ~full & usable.any(axis=1)

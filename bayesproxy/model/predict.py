@@ -27,12 +27,15 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
 from bayesproxy.model.design import Design
+from bayesproxy.model.kernels import add_proxy_evidence
+from bayesproxy.threads import for_row_blocks, row_blocks
 
 __all__ = [
     "ParamDraws",
@@ -263,12 +266,14 @@ def conjugate_capability(
     Per draw ``s`` a unit's proxy cell means are ``y_k ~ N(mu_k + lam_k' theta, v_k)`` with
     ``v_k = psi2_k + (sig2_k + se2_k) / J_k``, so the posterior precision is
     ``P0 + sum_k lam_k lam_k' / v_k`` and ``P theta_hat = P0 m0 + sum_k lam_k (y_k - mu_k) / v_k``.
-    The cell precisions ``1 / v_k`` depend on the unit only through its observation
-    pattern (which cells are observed, with how many replicates and which stderr), so with
-    ``grouping`` they are computed once per pattern shared by several units and the sum
-    over proxies becomes one matrix product per pattern; units whose pattern is their own
-    (e.g. each with its evaluations' own stderr) take the dense path, in blocks of
-    ``chunk`` units. Both give the same draws up to floating-point round-off.
+    With one factor the sums over proxies run in one compiled pass over (unit, draw, proxy)
+    (:func:`~bayesproxy.model.kernels.add_proxy_evidence`). With several, the cell
+    precisions ``1 / v_k`` depend on the unit only through its observation pattern (which
+    cells are observed, with how many replicates and which stderr), so with ``grouping``
+    they are computed once per pattern shared by several units and the sum over proxies
+    becomes one matrix product per pattern; units whose pattern is their own (e.g. each
+    with its evaluations' own stderr) take the dense path, in blocks of ``chunk`` units.
+    All paths give the same draws up to floating-point round-off.
 
     Parameters
     ----------
@@ -277,11 +282,11 @@ def conjugate_capability(
         The new table's design, built with the fitted model's scaling.
     rng : numpy.random.Generator
     chunk : int, default 64
-        Units (or patterns) per block of the dense path: bounds memory at S x chunk x K
-        (small blocks stay in the CPU cache).
+        Several factors: units (or patterns) per block of the dense path; bounds memory at
+        S x chunk x K (small blocks stay in the CPU cache).
     grouping : bool, default True
-        Share the cell precisions between units with the same observation pattern;
-        False takes the dense path for every unit.
+        Several factors: share the cell precisions between units with the same observation
+        pattern; False takes the dense path for every unit.
 
     Returns
     -------
@@ -303,6 +308,8 @@ def conjugate_capability(
     S, N, K = draws.n, design.n_units, len(draws.proxies)
     D = v["slope_mu"].shape[-1]
     y, J, se2 = _cell_arrays(design, K)
+    if D == 1:
+        return _conjugate_one_factor(draws, design, y=y, J=J, se2=se2, rng=rng)
     order, edges = _patterns(J, se2) if grouping else (None, np.zeros(1, dtype=np.intp))
     prior_mean, prior_cov = _prior(draws, design, units=order)
     eps = rng.standard_normal((S, N, D))
@@ -323,12 +330,8 @@ def conjugate_capability(
         return np.reciprocal(prec, out=prec)
 
     # P (precision) and H (precision times mean) of theta: the prior's, plus the proxies'
-    if D == 1:
-        P = 1.0 / prior_cov[..., 0, 0]
-        H = P * prior_mean[..., 0]
-    else:
-        P = np.linalg.inv(prior_cov)
-        H = np.einsum("snde,sne->snd", P, prior_mean)
+    P = np.linalg.inv(prior_cov)
+    H = np.einsum("snde,sne->snd", P, prior_mean)
     del prior_mean, prior_cov
     P = P.reshape(S, N, D * D)
     H = H.reshape(S, N, D)
@@ -354,29 +357,85 @@ def conjugate_capability(
         P[:, sl] += tc[..., : D * D]
         H[:, sl] += prec @ lam - tc[..., D * D :]
 
-    if D == 1:
-        P, H, theta = P[..., 0], H[..., 0], eps[..., 0]
-        m = np.divide(H, P, out=H)
-        theta_mean = m.mean(axis=0)[:, None]
-        np.divide(theta, np.sqrt(P, out=P), out=theta)
-        theta += m
-        theta = theta[..., None]
-    else:
-        P = P.reshape(S, N, D, D)
-        theta = np.empty((S, N, D))
-        theta_mean = np.empty((N, D))
-        for start in range(0, N, 2048):
-            sl = slice(start, min(start + 2048, N))
-            cov = np.linalg.inv(P[:, sl])
-            m = np.einsum("snde,sne->snd", cov, H[:, sl])
-            chol = np.linalg.cholesky(cov)
-            theta[:, sl] = m + np.einsum("snde,sne->snd", chol, eps[:, sl])
-            theta_mean[sl] = m.mean(axis=0)
+    P = P.reshape(S, N, D, D)
+    theta = np.empty((S, N, D))
+    theta_mean = np.empty((N, D))
+    for start in range(0, N, 2048):
+        sl = slice(start, min(start + 2048, N))
+        cov = np.linalg.inv(P[:, sl])
+        m = np.einsum("snde,sne->snd", cov, H[:, sl])
+        chol = np.linalg.cholesky(cov)
+        theta[:, sl] = m + np.einsum("snde,sne->snd", chol, eps[:, sl])
+        theta_mean[sl] = m.mean(axis=0)
     if order is not None:  # back to the units' order
         where = np.empty_like(order)
         where[order] = np.arange(N)
         theta, theta_mean = _take_units(theta, where), theta_mean[where]
     return theta, theta_mean
+
+
+def _conjugate_one_factor(
+    draws: ParamDraws,
+    design: Design,
+    *,
+    y: np.ndarray,
+    J: np.ndarray,
+    se2: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`conjugate_capability` with one factor: scalar precisions, one compiled pass.
+
+    The NumPy steps before and after the compiled loop (which runs its units in parallel
+    itself) run blocks of units on parallel threads; each block draws its noise from a
+    generator of its own (see :func:`unit_block_noise`).
+    """
+    v = draws.values
+    S, N = draws.n, design.n_units
+    P, H = np.empty((S, N)), np.empty((S, N))
+
+    def prior(rows: slice) -> None:
+        mean, var = _prior(draws, design, units=np.arange(rows.start, rows.stop))
+        P[:, rows] = 1.0 / var[..., 0, 0]
+        H[:, rows] = P[:, rows] * mean[..., 0]
+
+    for_row_blocks(prior, N)
+    lam = v["loading"][..., 0]
+    add_proxy_evidence(
+        P, H, y, 1.0 / J, se2, v["unique_sd"] ** 2, v["noise_sd"] ** 2, lam, v["proxy_intercept"]
+    )
+    theta = np.empty((S, N))
+    theta_mean = np.empty(N)
+    noise = unit_block_noise(rng, S, N)
+
+    def posterior(rows: slice) -> None:
+        m = H[:, rows] / P[:, rows]
+        theta_mean[rows] = m.mean(axis=0)
+        eps = noise(rows)
+        eps /= np.sqrt(P[:, rows])
+        theta[:, rows] = eps + m
+
+    for_row_blocks(posterior, N)
+    return theta[..., None], theta_mean[:, None]
+
+
+def unit_block_noise(
+    rng: np.random.Generator, n_draws: int, n_units: int
+) -> Callable[[slice], np.ndarray]:
+    """Draw standard normal noise (draws, units) block by block of units.
+
+    Returns a function of a block of :func:`~bayesproxy.threads.row_blocks` (over units)
+    giving that block's noise, from a child generator spawned from ``rng`` per block, so
+    the noise depends on the seed and the number of units only, whatever thread draws it.
+
+    Examples
+    --------
+    >>> noise = unit_block_noise(np.random.default_rng(0), 3, 2000)
+    >>> [noise(rows).shape for rows in row_blocks(2000)]
+    [(3, 1024), (3, 976)]
+    """
+    blocks = row_blocks(n_units)
+    children = dict(zip((b.start for b in blocks), rng.spawn(len(blocks)), strict=True))
+    return lambda rows: children[rows.start].standard_normal((n_draws, rows.stop - rows.start))
 
 
 def distances(theta_mean: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -468,29 +527,39 @@ def target_draws(
     ndarray, shape (N, S)
     """
     v = draws.values
-    lin = v["alpha"][:, None] + np.einsum("snd,sd->sn", theta, v["beta"])
+    S, N = theta.shape[0], theta.shape[1]
     if reference_cov is None:
         link_sd = np.ones(draws.n)
     else:
         cov = np.atleast_2d(reference_cov)
         link_sd = np.sqrt(np.einsum("sd,de,se->s", v["beta"], cov, v["beta"]))
-    # in place: each pass over the (S, N) draws counts at 10,000 units
     excess = np.asarray(excess, float)
-    if np.any(excess != 0):
-        sd = extrapolation_scale * link_sd[:, None] * excess[None]
-        np.square(sd, out=sd)
-    else:  # no extrapolation: one SD per draw
-        sd = np.zeros((len(link_sd), 1))
-    sd += v["discrepancy_sd"][:, None] ** 2
-    np.sqrt(sd, out=sd)
-    fresh = rng.standard_normal(lin.shape)
-    fresh *= sd
-    if delta is not None:
-        fresh = np.where(np.isfinite(delta), delta, fresh)
+    extrapolating = bool(np.any(excess != 0))
     ceiling = v["ceiling"][:, None]
-    q = np.add(lin, fresh, out=lin)
-    np.exp(np.negative(q, out=q), out=q)
-    q += 1.0
-    np.divide(ceiling - chance, q, out=q)
-    q += chance
-    return np.clip(q, chance, ceiling, out=q).T
+    out = np.empty((S, N))
+    noise = unit_block_noise(rng, S, N)
+
+    def block(rows: slice) -> None:
+        # in place: each pass over the (S, N) draws counts at 10,000 units
+        lin = v["alpha"][:, None] + np.einsum("snd,sd->sn", theta[:, rows], v["beta"])
+        if extrapolating:
+            sd = extrapolation_scale * link_sd[:, None] * excess[None, rows]
+            np.square(sd, out=sd)
+        else:  # no extrapolation: one SD per draw
+            sd = np.zeros((len(link_sd), 1))
+        sd += v["discrepancy_sd"][:, None] ** 2
+        np.sqrt(sd, out=sd)
+        fresh = noise(rows)
+        fresh *= sd
+        if delta is not None:
+            known = delta[:, rows]
+            fresh = np.where(np.isfinite(known), known, fresh)
+        q = np.add(lin, fresh, out=lin)
+        np.exp(np.negative(q, out=q), out=q)
+        q += 1.0
+        np.divide(ceiling - chance, q, out=q)
+        q += chance
+        out[:, rows] = np.clip(q, chance, ceiling, out=q)
+
+    for_row_blocks(block, N)
+    return out.T
