@@ -23,6 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesproxy.errors import ConvergenceError, ConvergenceWarning
+from bayesproxy.model.mcmc_stats import diagnose
 
 __all__ = ["RHAT_MAX", "ConvergenceReport", "check_convergence", "enforce", "ess_floor"]
 
@@ -101,20 +102,25 @@ def check_convergence(dt: xr.DataTree, *, var_names: Sequence[str]) -> Convergen
     -------
     ConvergenceReport
     """
-    import arviz as az
-
     post = dt["posterior"].to_dataset()[list(var_names)]
+    # every element of every variable in one (chain, draw, quantity) array: the estimators
+    # run vectorised over quantities (mcmc_stats), the same figures as ArviZ's, faster
+    blocks = [
+        np.asarray(post[name].transpose("chain", "draw", ...).values, float).reshape(
+            post.sizes["chain"], post.sizes["draw"], -1
+        )
+        for name in var_names
+    ]
     # constant elements (e.g. a zero-sum axis) give 0/0 inside the estimators: NaN, no noise
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(post)
-        ess_bulk = az.ess(post, method="bulk")
-        ess_tail = az.ess(post, method="tail")
+        rhat, ess_bulk, ess_tail = (
+            diagnose(np.concatenate(blocks, axis=2)) if blocks else (np.zeros(0),) * 3
+        )
     rows = {}
-    for name in var_names:
-        r = np.asarray(rhat[name].values, float)
-        eb = np.asarray(ess_bulk[name].values, float)
-        et = np.asarray(ess_tail[name].values, float)
+    edges = np.cumsum([0] + [b.shape[2] for b in blocks])
+    for name, lo, hi in zip(var_names, edges[:-1], edges[1:], strict=True):
+        r, eb, et = rhat[lo:hi], ess_bulk[lo:hi], ess_tail[lo:hi]
         rows[name] = {
             "rhat": float(np.nanmax(r)) if np.isfinite(r).any() else np.nan,
             "ess_bulk": float(np.nanmin(eb)) if np.isfinite(eb).any() else np.nan,

@@ -19,6 +19,7 @@ import xarray as xr
 
 from bayesproxy.model.build import hierarchy, noise_split, proxy_grid, run_contrast_basis
 from bayesproxy.model.design import Design
+from bayesproxy.model.kernels import add_proxy_evidence
 
 __all__ = ["DERIVED", "add_derived"]
 
@@ -46,8 +47,6 @@ DERIVED = (
 )
 
 _SAMPLE = ("chain", "draw")
-#: Upper bound on (draws x units x proxies) elements held at once for the capability.
-_BLOCK = 20_000_000
 
 
 def _sigmoid(x: xr.DataArray) -> xr.DataArray:
@@ -86,19 +85,24 @@ def _one_factor_capability(post: xr.Dataset, design: Design) -> np.ndarray:
     if h.use_runs:
         loc = loc + flat("run_intercept")[..., 0][:, h.run_idx]
     prior_var = flat("unit_sd")[:, :1] ** 2 + no_x * b_f[:, h.family_idx] ** 2
-    mu, lam = flat("proxy_intercept"), flat("loading")[..., 0]
-    psi2, sig2 = flat("unique_sd") ** 2, flat("noise_sd") ** 2
     z = flat("capability_z")[..., 0]
-    theta = np.empty_like(z)
-    step = max(1, _BLOCK // max(1, grid["mean"].size))
-    for start in range(0, C * S, step):
-        sl = slice(start, start + step)
-        cell_var = psi2[sl, None, :] + (sig2[sl, None, :] + grid["se2"]) / grid["count"]
-        prec = grid["observed"] / cell_var
-        resid = grid["mean"] - mu[sl, None, :] - lam[sl, None, :] * loc[sl, :, None]
-        precision = 1.0 / prior_var[sl] + np.einsum("snk,sk->sn", prec, lam[sl] ** 2)
-        b = np.einsum("snk,sk->sn", prec * resid, lam[sl])
-        theta[sl] = loc[sl] + b / precision + z[sl] / np.sqrt(precision)
+    # theta | proxies: precision P = 1 / prior_var + sum_k lam^2 / v and mean
+    # (loc / prior_var + sum_k lam (y - mu) / v) / P, the sums in one compiled pass
+    P = np.ascontiguousarray(1.0 / prior_var)
+    H = loc * P
+    observed = grid["observed"] > 0
+    add_proxy_evidence(
+        P,
+        H,
+        grid["mean"],
+        1.0 / grid["count"],
+        np.where(observed, grid["se2"], np.inf),
+        flat("unique_sd") ** 2,
+        flat("noise_sd") ** 2,
+        flat("loading")[..., 0],
+        flat("proxy_intercept"),
+    )
+    theta = H / P + z / np.sqrt(P)
     return theta.reshape(C, S, -1, 1)
 
 
