@@ -6,14 +6,15 @@ improved R-hat for assessing convergence of MCMC*, computed exactly as ArviZ com
 every element of every variable in Python, which on a fit of a few hundred free parameters
 and 8,000 draws takes several seconds of the convergence gate run after every fit.
 
-Every function takes draws of shape ``(chains, draws, quantities)`` and returns one value per
-quantity.
+``diagnose`` takes draws of shape ``(chains, draws, quantities)`` and returns the three
+estimates per quantity.
 
 Examples
 --------
 >>> import numpy as np
 >>> x = np.random.default_rng(0).normal(size=(4, 1000, 3))
->>> bool((rhat_rank(x) < 1.01).all()), bool((ess_bulk(x) > 3000).all())
+>>> rhat, ess_bulk, ess_tail = diagnose(x)
+>>> bool((rhat < 1.01).all()), bool((ess_bulk > 3000).all())
 (True, True)
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, special
 
-__all__ = ["TAIL_PROBS", "diagnose", "ess_bulk", "ess_tail", "rhat_rank"]
+__all__ = ["TAIL_PROBS", "diagnose"]
 
 #: Quantiles whose indicator ESS gives the tail ESS (the smaller of the two).
 TAIL_PROBS = (0.05, 0.95)
@@ -106,70 +107,19 @@ def _ess(x: np.ndarray) -> np.ndarray:
     return np.where(constant, float(size), ess)
 
 
-def _prepare(x: np.ndarray, *, min_chains: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prepare(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draws as (quantities, chains, draws), the estimable quantities and a NaN result.
 
-    ArviZ returns NaN for a quantity with a NaN draw, or too few chains or draws (< 4).
+    ArviZ returns NaN for a quantity with a NaN draw or fewer than 4 draws per chain.
     """
     x = np.asarray(x, dtype=float)
     if x.ndim != 3:
         raise ValueError(f"expected draws of shape (chains, draws, quantities), got {x.shape}.")
     ok = ~np.isnan(x).any(axis=(0, 1))
-    if x.shape[0] < min_chains or x.shape[1] < 4:
+    if x.shape[1] < 4:
         ok[:] = False
     xt = np.ascontiguousarray(np.moveaxis(x[..., ok], 2, 0))
     return xt, ok, np.full(x.shape[2], np.nan)
-
-
-def rhat_rank(x: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat: the larger of the bulk and the folded (tail) R-hat.
-
-    Parameters
-    ----------
-    x : ndarray, shape (chains, draws, quantities)
-
-    Returns
-    -------
-    ndarray, shape (quantities,)
-        NaN for quantities with a NaN draw or fewer than 2 chains or 4 draws.
-    """
-    return diagnose(x)[0]
-
-
-def ess_bulk(x: np.ndarray) -> np.ndarray:
-    """Bulk ESS: the ESS of the rank-normalised split chains.
-
-    Parameters
-    ----------
-    x : ndarray, shape (chains, draws, quantities)
-
-    Returns
-    -------
-    ndarray, shape (quantities,)
-    """
-    xt, ok, out = _prepare(x, min_chains=1)
-    if ok.any():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[ok] = _ess(_z_scale(_split(xt)))
-    return out
-
-
-def ess_tail(x: np.ndarray, *, probs: tuple[float, float] = TAIL_PROBS) -> np.ndarray:
-    """Tail ESS: the smaller ESS of the indicators of the two quantiles ``probs``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (chains, draws, quantities)
-    probs : (float, float), default (0.05, 0.95)
-
-    Returns
-    -------
-    ndarray, shape (quantities,)
-    """
-    xt, ok, out = _prepare(x, min_chains=1)
-    if ok.any():
-        out[ok] = _ess_tail(xt, probs)
-    return out
 
 
 def _ess_tail(xt: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
@@ -192,10 +142,17 @@ def diagnose(
 
     Returns
     -------
-    rhat, ess_bulk, ess_tail : ndarray, shape (quantities,)
-        As :func:`rhat_rank`, :func:`ess_bulk` and :func:`ess_tail`.
+    rhat : ndarray, shape (quantities,)
+        Rank-normalised split R-hat, the larger of the bulk and the folded (tail) R-hat;
+        NaN with a single chain.
+    ess_bulk : ndarray, shape (quantities,)
+        The ESS of the rank-normalised split chains.
+    ess_tail : ndarray, shape (quantities,)
+        The smaller ESS of the indicators of the two quantiles ``probs``.
+
+    All three are NaN for quantities with a NaN draw or fewer than 4 draws per chain.
     """
-    xt, ok, nan = _prepare(x, min_chains=1)
+    xt, ok, nan = _prepare(x)
     rhat, bulk, tail = nan.copy(), nan.copy(), nan.copy()
     if ok.any():
         split = _split(xt)
