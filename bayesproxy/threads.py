@@ -23,7 +23,9 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["ROW_BLOCK", "for_row_blocks", "row_blocks", "usable_cpus"]
+import numpy as np
+
+__all__ = ["ROW_BLOCK", "for_row_blocks", "row_blocks", "spawn", "usable_cpus"]
 
 #: Rows per block.
 ROW_BLOCK = 1024
@@ -63,3 +65,22 @@ def for_row_blocks(
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(func, blocks))
+
+
+def spawn(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
+    """``n`` independent child generators of ``rng``, one per block.
+
+    ``rng.spawn`` where the generator has a seed sequence (``np.random.default_rng(seed)``
+    always has); otherwise children seeded from ``rng``'s own stream.
+
+    Examples
+    --------
+    >>> a = spawn(np.random.default_rng(1), 2)
+    >>> b = spawn(np.random.default_rng(1), 2)
+    >>> bool(a[1].integers(100) == b[1].integers(100))
+    True
+    """
+    try:
+        return rng.spawn(n)
+    except TypeError:  # e.g. a Generator over a legacy-seeded MT19937
+        return [np.random.default_rng(seed) for seed in rng.integers(2**63, size=n)]

@@ -59,3 +59,46 @@ def test_flags_a_stuck_chain():
 def test_rejects_wrong_shape():
     with pytest.raises(ValueError, match="chains, draws, quantities"):
         diagnose(np.zeros((4, 100)))
+
+
+def test_nan_folded_rhat_leaves_the_bulk_one_as_arviz_does():
+    # two values symmetric about the median: |x - median| is constant, its R-hat 0/0
+    x = np.zeros((4, 100))
+    x[0] = 1.0
+    x[1, :50] = 1.0
+    x[2, ::2] = 1.0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        expected = array_stats.rhat(x)
+    assert np.isfinite(expected)
+    np.testing.assert_allclose(diagnose(x[..., None])[0], [expected], rtol=1e-12)
+
+
+def test_blocks_of_quantities_give_the_same_figures(monkeypatch):
+    x = np.random.default_rng(3).normal(size=(3, 60, 7)).cumsum(axis=1)
+    whole = diagnose(x)
+    monkeypatch.setattr("bayesproxy.model.mcmc_stats.QUANTITY_BLOCK", 2)
+    for a, b in zip(whole, diagnose(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_gate_and_report_judge_with_the_same_figures():
+    import xarray as xr
+
+    from bayesproxy.model.convergence import check_convergence
+    from bayesproxy.report.content import convergence_verdict
+
+    rng = np.random.default_rng(1)
+    # a sticky upper tail: the tail ESS sits near the floor
+    y = rng.normal(size=(4, 1000))
+    y[:, 1:][y[:, :-1] > 1.9] = 2.5
+    post = xr.Dataset(
+        {"y": (("chain", "draw"), y), "z": (("chain", "draw", "k"), rng.normal(size=(4, 1000, 3)))}
+    )
+    dt = xr.DataTree.from_dict({"posterior": post})
+    gate = check_convergence(dt, var_names=["y", "z"]).table
+    _, _, report = convergence_verdict(dt)
+    report = report.set_index("variable")
+    np.testing.assert_allclose(report["min_ess_tail"], gate["ess_tail"])
+    np.testing.assert_allclose(report["min_ess_bulk"], gate["ess_bulk"])
+    np.testing.assert_allclose(report["max_rhat"], gate["rhat"])

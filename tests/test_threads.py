@@ -48,3 +48,10 @@ def test_binomial_scores_do_not_depend_on_the_number_of_threads(monkeypatch):
     np.testing.assert_array_equal(one, two)
     # the scores are Binomial(n, q) / n: their mean is q's within Monte Carlo error
     assert np.abs(one.mean(axis=1) - q.mean(axis=1)).max() < 0.05
+
+
+def test_generators_without_a_seed_sequence_still_spawn():
+    legacy = np.random.Generator(np.random.RandomState(0)._bit_generator)
+    children = threads.spawn(legacy, 3)
+    assert len(children) == 3
+    assert len({int(c.integers(2**62)) for c in children}) == 3

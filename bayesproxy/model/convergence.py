@@ -25,7 +25,14 @@ import xarray as xr
 from bayesproxy.errors import ConvergenceError, ConvergenceWarning
 from bayesproxy.model.mcmc_stats import diagnose
 
-__all__ = ["RHAT_MAX", "ConvergenceReport", "check_convergence", "enforce", "ess_floor"]
+__all__ = [
+    "RHAT_MAX",
+    "ConvergenceReport",
+    "check_convergence",
+    "enforce",
+    "ess_floor",
+    "variable_diagnostics",
+]
 
 #: Largest acceptable rank-normalised split R-hat.
 RHAT_MAX = 1.01
@@ -88,6 +95,56 @@ class ConvergenceReport:
         )
 
 
+def variable_diagnostics(posterior: xr.Dataset) -> pd.DataFrame:
+    """Worst R-hat and smallest bulk / tail ESS of each variable over its elements.
+
+    Every element of every variable goes through
+    :func:`~bayesproxy.model.mcmc_stats.diagnose` in one array (vectorised over elements,
+    the same figures as ArviZ's; tail ESS at the 5% and 95% quantiles).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Variables with ``chain`` and ``draw`` dimensions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by variable, columns ``rhat``, ``ess_bulk``, ``ess_tail`` (NaN where no
+        element has a finite value, e.g. a constant variable's R-hat).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> x = np.random.default_rng(0).normal(size=(4, 500))
+    >>> table = variable_diagnostics(xr.Dataset({"x": (("chain", "draw"), x)}))
+    >>> bool(table.loc["x", "rhat"] < 1.01)
+    True
+    """
+    names = [str(name) for name in posterior.data_vars]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    blocks = [
+        np.asarray(posterior[name].transpose("chain", "draw", ...).values, float).reshape(
+            chains, draws, -1
+        )
+        for name in names
+    ]
+    # constant elements (e.g. a zero-sum axis) give 0/0 inside the estimators: NaN, no noise
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = diagnose(np.concatenate(blocks, axis=2)) if blocks else (np.zeros(0),) * 3
+    edges = np.cumsum([0] + [b.shape[2] for b in blocks])
+    worst = {"rhat": np.nanmax, "ess_bulk": np.nanmin, "ess_tail": np.nanmin}
+    rows = {}
+    for name, lo, hi in zip(names, edges[:-1], edges[1:], strict=True):
+        rows[name] = {}
+        for (col, reduce), values in zip(worst.items(), stats, strict=True):
+            part = values[lo:hi]
+            rows[name][col] = reduce(part) if np.isfinite(part).any() else np.nan
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(worst))
+    return table.astype(float)
+
+
 def check_convergence(dt: xr.DataTree, *, var_names: Sequence[str]) -> ConvergenceReport:
     """Compute R-hat, bulk / tail ESS per variable (worst element) and count divergences.
 
@@ -103,30 +160,7 @@ def check_convergence(dt: xr.DataTree, *, var_names: Sequence[str]) -> Convergen
     ConvergenceReport
     """
     post = dt["posterior"].to_dataset()[list(var_names)]
-    # every element of every variable in one (chain, draw, quantity) array: the estimators
-    # run vectorised over quantities (mcmc_stats), the same figures as ArviZ's, faster
-    blocks = [
-        np.asarray(post[name].transpose("chain", "draw", ...).values, float).reshape(
-            post.sizes["chain"], post.sizes["draw"], -1
-        )
-        for name in var_names
-    ]
-    # constant elements (e.g. a zero-sum axis) give 0/0 inside the estimators: NaN, no noise
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rhat, ess_bulk, ess_tail = (
-            diagnose(np.concatenate(blocks, axis=2)) if blocks else (np.zeros(0),) * 3
-        )
-    rows = {}
-    edges = np.cumsum([0] + [b.shape[2] for b in blocks])
-    for name, lo, hi in zip(var_names, edges[:-1], edges[1:], strict=True):
-        r, eb, et = rhat[lo:hi], ess_bulk[lo:hi], ess_tail[lo:hi]
-        rows[name] = {
-            "rhat": float(np.nanmax(r)) if np.isfinite(r).any() else np.nan,
-            "ess_bulk": float(np.nanmin(eb)) if np.isfinite(eb).any() else np.nan,
-            "ess_tail": float(np.nanmin(et)) if np.isfinite(et).any() else np.nan,
-        }
-    table = pd.DataFrame.from_dict(rows, orient="index")
+    table = variable_diagnostics(post)
     n_chains = int(post.sizes["chain"])
     floor = ess_floor(n_chains)
     table["ok"] = (

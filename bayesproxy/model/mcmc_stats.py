@@ -27,6 +27,8 @@ __all__ = ["TAIL_PROBS", "diagnose"]
 
 #: Quantiles whose indicator ESS gives the tail ESS (the smaller of the two).
 TAIL_PROBS = (0.05, 0.95)
+#: Quantities per block of :func:`diagnose`.
+QUANTITY_BLOCK = 128
 
 
 # Internally draws are laid out (quantities, chains, draws): every pass runs along the
@@ -112,9 +114,6 @@ def _prepare(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     ArviZ returns NaN for a quantity with a NaN draw or fewer than 4 draws per chain.
     """
-    x = np.asarray(x, dtype=float)
-    if x.ndim != 3:
-        raise ValueError(f"expected draws of shape (chains, draws, quantities), got {x.shape}.")
     ok = ~np.isnan(x).any(axis=(0, 1))
     if x.shape[1] < 4:
         ok[:] = False
@@ -152,17 +151,32 @@ def diagnose(
 
     All three are NaN for quantities with a NaN draw or fewer than 4 draws per chain.
     """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 3:
+        raise ValueError(f"expected draws of shape (chains, draws, quantities), got {x.shape}.")
+    out = np.full((3, x.shape[2]), np.nan)
+    # blocks of quantities bound the temporaries (about 10 x the block's draws)
+    for start in range(0, x.shape[2], QUANTITY_BLOCK):
+        block = slice(start, start + QUANTITY_BLOCK)
+        out[:, block] = _diagnose_block(x[..., block], probs)
+    return out[0], out[1], out[2]
+
+
+def _diagnose_block(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     xt, ok, nan = _prepare(x)
-    rhat, bulk, tail = nan.copy(), nan.copy(), nan.copy()
+    out = np.stack([nan, nan, nan])
     if ok.any():
         split = _split(xt)
         z = _z_scale(split)
         with np.errstate(divide="ignore", invalid="ignore"):
-            bulk[ok] = _ess(z)
+            out[1, ok] = _ess(z)
             if xt.shape[1] >= 2:  # R-hat needs two chains
                 folded = np.abs(
                     split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None]
                 )
-                rhat[ok] = np.maximum(_rhat(z), _rhat(_z_scale(folded)))
-        tail[ok] = _ess_tail(xt, probs)
-    return rhat, bulk, tail
+                bulk, tail = _rhat(z), _rhat(_z_scale(folded))
+                # as ArviZ's max(bulk, tail): a NaN folded R-hat (constant |x - median|)
+                # leaves the bulk one
+                out[0, ok] = np.where(np.isnan(tail), bulk, np.maximum(bulk, tail))
+        out[2, ok] = _ess_tail(xt, probs)
+    return out

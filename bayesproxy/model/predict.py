@@ -35,7 +35,7 @@ import xarray as xr
 
 from bayesproxy.model.design import Design
 from bayesproxy.model.kernels import add_proxy_evidence
-from bayesproxy.threads import for_row_blocks, row_blocks
+from bayesproxy.threads import for_row_blocks, row_blocks, spawn
 
 __all__ = [
     "ParamDraws",
@@ -434,7 +434,7 @@ def unit_block_noise(
     [(3, 1024), (3, 976)]
     """
     blocks = row_blocks(n_units)
-    children = dict(zip((b.start for b in blocks), rng.spawn(len(blocks)), strict=True))
+    children = dict(zip((b.start for b in blocks), spawn(rng, len(blocks)), strict=True))
     return lambda rows: children[rows.start].standard_normal((n_draws, rows.stop - rows.start))
 
 

@@ -40,7 +40,7 @@ from scipy import special, stats
 
 from bayesproxy.errors import BayesproxyError
 from bayesproxy.model.design import ACCURACY_EPS
-from bayesproxy.threads import for_row_blocks, row_blocks
+from bayesproxy.threads import for_row_blocks, row_blocks, spawn
 
 __all__ = [
     "TARGET_VAR",
@@ -455,7 +455,7 @@ def _binomial_in_blocks(n: np.ndarray, p: np.ndarray, *, rng: np.random.Generato
     number of threads.
     """
     blocks = row_blocks(p.shape[0])
-    children = dict(zip((b.start for b in blocks), rng.spawn(len(blocks)), strict=True))
+    children = dict(zip((b.start for b in blocks), spawn(rng, len(blocks)), strict=True))
     out = np.empty(p.shape, dtype=np.int64)
 
     def draw(rows: slice) -> None:

@@ -100,24 +100,19 @@ def convergence_verdict(dt: xr.DataTree) -> tuple[bool, list[str], pd.DataFrame]
     >>> ok, any("divergent" in r for r in reasons)
     (False, True)
     """
-    import arviz_stats as azs
+    from bayesproxy.model.convergence import variable_diagnostics
 
     posterior = dt["posterior"].to_dataset()
     n_chains = int(posterior.sizes.get("chain", 1))
-    rhat = azs.rhat(dt, group="posterior").to_dataset()
-    bulk = azs.ess(dt, group="posterior", method="bulk").to_dataset()
-    tail = azs.ess(dt, group="posterior", method="tail").to_dataset()
-    rows = []
-    for name in posterior.data_vars:
-        rows.append(
-            {
-                "variable": str(name),
-                "max_rhat": float(np.nanmax(rhat[name].values)),
-                "min_ess_bulk": float(np.nanmin(bulk[name].values)),
-                "min_ess_tail": float(np.nanmin(tail[name].values)),
-            }
+    # the estimators of the fit's own gate (check_convergence), so the two never disagree
+    table = (
+        variable_diagnostics(posterior)
+        .rename(
+            columns={"rhat": "max_rhat", "ess_bulk": "min_ess_bulk", "ess_tail": "min_ess_tail"}
         )
-    table = pd.DataFrame(rows)
+        .rename_axis("variable")
+        .reset_index()
+    )
     reasons = []
     if n_chains < 2:
         reasons.append("only one chain was run, so R-hat cannot check mixing")
