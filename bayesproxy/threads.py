@@ -25,7 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["ROW_BLOCK", "for_row_blocks", "row_blocks", "spawn", "usable_cpus"]
+__all__ = [
+    "ROW_BLOCK",
+    "block_generators",
+    "for_row_blocks",
+    "row_blocks",
+    "spawn",
+    "usable_cpus",
+]
 
 #: Rows per block.
 ROW_BLOCK = 1024
@@ -84,3 +91,18 @@ def spawn(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
         return rng.spawn(n)
     except TypeError:  # e.g. a Generator over a legacy-seeded MT19937
         return [np.random.default_rng(seed) for seed in rng.integers(2**63, size=n)]
+
+
+def block_generators(rng: np.random.Generator, n_rows: int) -> dict[int, np.random.Generator]:
+    """One child generator of ``rng`` per block of :func:`row_blocks`, keyed by block start.
+
+    Random draws made block by block with these depend on the seed and ``n_rows`` only,
+    whatever thread draws which block.
+
+    Examples
+    --------
+    >>> sorted(block_generators(np.random.default_rng(0), 2000))
+    [0, 1024]
+    """
+    blocks = row_blocks(n_rows)
+    return dict(zip((b.start for b in blocks), spawn(rng, len(blocks)), strict=True))

@@ -35,7 +35,7 @@ import xarray as xr
 
 from bayesproxy.model.design import Design
 from bayesproxy.model.kernels import add_proxy_evidence
-from bayesproxy.threads import for_row_blocks, row_blocks, spawn
+from bayesproxy.threads import block_generators, for_row_blocks
 
 __all__ = [
     "ParamDraws",
@@ -429,12 +429,12 @@ def unit_block_noise(
 
     Examples
     --------
+    >>> from bayesproxy.threads import row_blocks
     >>> noise = unit_block_noise(np.random.default_rng(0), 3, 2000)
     >>> [noise(rows).shape for rows in row_blocks(2000)]
     [(3, 1024), (3, 976)]
     """
-    blocks = row_blocks(n_units)
-    children = dict(zip((b.start for b in blocks), spawn(rng, len(blocks)), strict=True))
+    children = block_generators(rng, n_units)
     return lambda rows: children[rows.start].standard_normal((n_draws, rows.stop - rows.start))
 
 

@@ -40,7 +40,7 @@ from scipy import special, stats
 
 from bayesproxy.errors import BayesproxyError
 from bayesproxy.model.design import ACCURACY_EPS
-from bayesproxy.threads import for_row_blocks, row_blocks, spawn
+from bayesproxy.threads import block_generators, for_row_blocks
 
 __all__ = [
     "TARGET_VAR",
@@ -454,8 +454,7 @@ def _binomial_in_blocks(n: np.ndarray, p: np.ndarray, *, rng: np.random.Generato
     from ``rng`` in block order, so the draws depend on the seed and the shape, not on the
     number of threads.
     """
-    blocks = row_blocks(p.shape[0])
-    children = dict(zip((b.start for b in blocks), spawn(rng, len(blocks)), strict=True))
+    children = block_generators(rng, p.shape[0])
     out = np.empty(p.shape, dtype=np.int64)
 
     def draw(rows: slice) -> None:
