@@ -20,12 +20,6 @@ from bayesproxy.plots._common import PlotInputError, as_datatree, check_prob, fi
 
 __all__ = ["ASSUMPTIONS", "Figure", "ReportContent", "convergence_verdict", "gather"]
 
-#: Thresholds of the convergence verdict (Vehtari et al. 2021), as the model's own gate:
-#: R-hat at most 1.01; bulk and tail ESS at least 400, or 100 per chain with fewer chains.
-RHAT_MAX = 1.01
-ESS_PER_CHAIN_MIN = 100
-ESS_MIN = 400
-
 #: The model's assumptions, stated in every report so readers can judge the forecasts.
 ASSUMPTIONS: tuple[str, ...] = (
     "Each unit (a model or a checkpoint of a run) has a latent capability; families share "
@@ -100,11 +94,11 @@ def convergence_verdict(dt: xr.DataTree) -> tuple[bool, list[str], pd.DataFrame]
     >>> ok, any("divergent" in r for r in reasons)
     (False, True)
     """
-    from bayesproxy.model.convergence import variable_diagnostics
+    # the thresholds and estimators of the fit's own gate, so the two never disagree
+    from bayesproxy.model.convergence import RHAT_MAX, ess_floor, variable_diagnostics
 
     posterior = dt["posterior"].to_dataset()
     n_chains = int(posterior.sizes.get("chain", 1))
-    # the estimators of the fit's own gate (check_convergence), so the two never disagree
     table = (
         variable_diagnostics(posterior)
         .rename(
@@ -120,12 +114,12 @@ def convergence_verdict(dt: xr.DataTree) -> tuple[bool, list[str], pd.DataFrame]
     if not worst <= RHAT_MAX:
         bad = table.loc[~(table["max_rhat"] <= RHAT_MAX), "variable"].tolist()
         reasons.append(f"R-hat up to {worst:.3f} (> {RHAT_MAX}) for {', '.join(bad)}")
-    need = min(ESS_MIN, ESS_PER_CHAIN_MIN * n_chains)
+    need = ess_floor(n_chains)
     low = table[(table["min_ess_bulk"] < need) | (table["min_ess_tail"] < need)]
     if len(low):
         smallest = float(low[["min_ess_bulk", "min_ess_tail"]].min().min())
         reasons.append(
-            f"effective sample size as low as {smallest:.0f} (< {need}) for "
+            f"effective sample size as low as {smallest:.0f} (< {need:.0f}) for "
             f"{', '.join(low['variable'])}"
         )
     if "sample_stats" in dt.children and "diverging" in dt["sample_stats"].data_vars:
@@ -139,6 +133,8 @@ def _verdict(forecaster: Any, dt: xr.DataTree) -> tuple[bool, list[str], pd.Data
     """Judge by the forecaster's own gate when it has one, else by convergence_verdict."""
     if isinstance(forecaster, xr.DataTree) or not hasattr(forecaster, "diagnostics"):
         return convergence_verdict(dt)
+    from bayesproxy.model.convergence import RHAT_MAX
+
     table = forecaster.diagnostics()
     ok = bool(table.attrs.get("ok", bool(table["ok"].all())))
     reasons = []
