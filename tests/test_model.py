@@ -159,9 +159,12 @@ def test_intervals_widen_with_distance_and_stay_in_bounds(sim, fit):
     assert np.all(np.diff(f["distance"]) > 0)
     assert f["extrapolation"].iloc[-1]
     width = (f["upper"] - f["lower"]).to_numpy()
-    assert width[-1] > width[0]
-    # widening until the interval fills most of [chance, ceiling] (up to Monte Carlo error)
-    assert np.all(np.diff(width) > -0.01)
+    # every unit beyond the data gets a wider interval than the nearest, and the farthest
+    # fills most of [chance, ceiling]. In between, the score-scale width need not grow at
+    # every step: where the forecast's mean nears a bound its interval can narrow while the
+    # spread of the latent link still grows (seen on the PyMC graph and the hand-written
+    # density alike, e.g. widths 0.53, 0.44, 0.74 at 1e3, 1e6, 1e9 x compute, seed 12)
+    assert np.all(width[1:] > width[0] + 0.1)
     assert width[-1] > 0.6 * (1.0 - chance)
 
 

@@ -18,8 +18,9 @@ that ArviZ plots) and replaces two things:
   table's (unit, proxy) mask (see its docstring for why it is exact);
 * the posterior step: simuk's default calls ``pm.observe`` + ``pm.sample`` per simulation,
   which recompiles the model each time; here the simulated arrays are set with
-  ``pm.set_data`` and sampled with :func:`~bayesproxy.model.sampling.sample_nutpie` under
-  one key, so the model is compiled once for all simulations.
+  ``pm.set_data`` and sampled with :func:`~bayesproxy.model.sampling.sample_model`: on the
+  hand-written density where it applies (Binomial target), else under one key, so the model
+  is compiled once for all simulations.
 
 Ranked quantities are the free parameters and the named quantities of
 :mod:`bayesproxy.model.derived`. Those that depend on the data as well (``capability``,
@@ -67,7 +68,7 @@ from bayesproxy.model.build import build_model, noise_split, proxy_grid
 from bayesproxy.model.derived import _one_factor_capability, add_derived
 from bayesproxy.model.design import ACCURACY_EPS, Design, build_design
 from bayesproxy.model.priors import priors_to_json, resolve_priors
-from bayesproxy.model.sampling import sample_nutpie, structure_key
+from bayesproxy.model.sampling import sample_model, structure_key
 
 
 class CalibrationError(BayesproxyError, ValueError):
@@ -462,8 +463,10 @@ class ProxySBC(simuk.SBC):
         with self.model:
             pm.set_data(data)
         try:
-            trace, reused = sample_nutpie(
+            trace, reused, _ = sample_model(
                 self.model,
+                self.design_with(data),
+                priors=self.priors,
                 var_names=self.free_names,
                 key=self.key,
                 draws=self.draws,

@@ -54,7 +54,7 @@ from bayesproxy.model.predict import (
 )
 from bayesproxy.model.predictive import add_predictive_groups, observed_score_draws
 from bayesproxy.model.priors import priors_to_json, resolve_priors
-from bayesproxy.model.sampling import sample_nutpie, structure_key
+from bayesproxy.model.sampling import DENSITIES, sample_model, structure_key
 
 __all__ = ["ProxyForecaster"]
 
@@ -96,7 +96,12 @@ class ProxyForecaster:
     target_accept : float, default 0.9
         NUTS target acceptance rate.
     nuts_sampler : str, default "nutpie"
-        Passed to :func:`pymc.sample`.
+        ``"nutpie"``, or a sampler name passed to :func:`pymc.sample`.
+    density : {"auto", "pymc"}, default "auto"
+        How nutpie evaluates the log density. ``"auto"``: the hand-written density of the
+        default model (one factor, Binomial target: no compilation per model, gradients
+        several times cheaper), PyMC's compiled graph for any other model; ``"pymc"``:
+        always the compiled graph. Both are the same density (the tests hold them equal).
 
     Attributes
     ----------
@@ -123,6 +128,7 @@ class ProxyForecaster:
         n_factors: int = 1,
         target_accept: float = 0.9,
         nuts_sampler: str = "nutpie",
+        density: str = "auto",
     ) -> None:
         if not isinstance(n_factors, int) or not 1 <= n_factors <= 3:
             raise MethodInputError(
@@ -134,6 +140,12 @@ class ProxyForecaster:
                 f"target_accept must lie in [0.5, 1), got {target_accept!r}.",
                 hint="use 0.9, or 0.95 after divergences.",
             )
+        if density not in DENSITIES:
+            raise MethodInputError(
+                f"density must be one of {list(DENSITIES)}, got {density!r}.",
+                hint='use "auto" (the default) unless checking against the PyMC graph.',
+            )
+        self.density = density
         self.target = target or ""
         self.proxies = list(proxies) if proxies is not None else None
         self.priors = resolve_priors(priors)
@@ -230,11 +242,15 @@ class ProxyForecaster:
             "random_seed": seed,
             "target_accept": self.target_accept,
             "nuts_sampler": self.nuts_sampler,
+            "density": self.density,
         }
         free = [rv.name for rv in model.free_RVs]
         if self.nuts_sampler == "nutpie":
-            trace, reused = sample_nutpie(
+            trace, reused, used = sample_model(
                 model,
+                design,
+                priors=self.priors,
+                density=self.density,
                 var_names=free + (["capability"] if self.n_factors > 1 else []),
                 key=structure_key(model, extra=self._structure(design)),
                 draws=draws,
@@ -251,6 +267,7 @@ class ProxyForecaster:
                 priors=self.priors,
             )
             sample_stats = trace["sample_stats"].to_dataset()
+            sampler["density_used"] = used
         else:
             with model:
                 trace = pm.sample(
@@ -764,6 +781,8 @@ class ProxyForecaster:
                 n_factors=int(attrs["n_factors"]),
                 target_accept=float(json.loads(attrs["sampler"])["target_accept"]),
                 nuts_sampler=str(json.loads(attrs["sampler"])["nuts_sampler"]),
+                # fits saved before the choice existed used the PyMC graph
+                density=str(json.loads(attrs["sampler"]).get("density", "pymc")),
             )
         except (KeyError, ValueError, TypeError, BayesproxyError) as err:
             from bayesproxy.errors import ModelFileError

@@ -1,4 +1,8 @@
-"""Sample the proxy model with nutpie, compiling each model structure once per process.
+"""Sample the proxy model with nutpie, on the hand-written density or on PyMC's graph.
+
+:func:`sample_model` picks the density: the default model (one factor, Binomial target) runs
+on :mod:`bayesproxy.model.density`, compiled once per installation; every other model is
+compiled from its PyMC graph, once per model structure and process (below).
 
 Compiling the model to machine code (numba, through nutpie) costs far more than sampling a
 small table. Every array of a table enters the model as ``pm.Data``, so two tables with the
@@ -25,7 +29,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["clear_cache", "sample_nutpie", "structure_key"]
+__all__ = ["DENSITIES", "clear_cache", "sample_model", "sample_nutpie", "structure_key"]
+
+#: How a fit evaluates the log density: ``"auto"`` uses the hand-written one-factor density
+#: (:mod:`bayesproxy.model.density`) wherever it applies and PyMC's compiled graph
+#: elsewhere; ``"pymc"`` always compiles the graph.
+DENSITIES = ("auto", "pymc")
 
 #: Compiled samplers kept per process (least recently used dropped first).
 CACHE_SIZE = 4
@@ -144,3 +153,74 @@ def sample_nutpie(
         {"posterior": posterior, "sample_stats": trace["sample_stats"].to_dataset()}
     )
     return out, reused
+
+
+def sample_model(
+    model: Any,
+    design: Any,
+    *,
+    priors: dict[str, float],
+    var_names: list[str],
+    key: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool,
+    density: str = "auto",
+) -> tuple[xr.DataTree, bool, str]:
+    """Sample ``model`` with nutpie on the density ``density`` selects.
+
+    Parameters
+    ----------
+    model : pymc.Model
+    design : Design
+        The design ``model`` was built from.
+    priors : dict
+    var_names, key, draws, tune, chains, seed, target_accept, progressbar
+        As for :func:`sample_nutpie` (the hand-written density writes the free parameters).
+    density : {"auto", "pymc"}
+        See :data:`DENSITIES`.
+
+    Returns
+    -------
+    trace : xarray.DataTree
+    reused : bool
+        Whether compiled code was reused: the hand-written density counts as reused once
+        this process has loaded it.
+    used : str
+        ``"hand-written"`` or ``"pymc"``.
+    """
+    from bayesproxy.model import density as hand_written
+    from bayesproxy.model.native import sample_native
+
+    if density not in DENSITIES:
+        raise ValueError(f"density must be one of {DENSITIES}, got {density!r}")
+    n_factors = len(model.coords["factor"])
+    if density == "auto" and hand_written.supports(design, n_factors=n_factors):
+        reused = hand_written.is_loaded()
+        trace = sample_native(
+            model,
+            design,
+            priors=priors,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            target_accept=target_accept,
+            progressbar=progressbar,
+        )
+        return trace, reused, "hand-written"
+    trace, reused = sample_nutpie(
+        model,
+        var_names=var_names,
+        key=key,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=target_accept,
+        progressbar=progressbar,
+    )
+    return trace, reused, "pymc"
