@@ -210,15 +210,6 @@ def child(spec: dict) -> dict:
     for name in FORECAST_STEPS:
         setattr(forecaster_module, name, timed(name, getattr(forecaster_module, name)))
 
-    # new units, built first so that a problem shows before the long fits: the fitted
-    # table's 150 units (target dropped, none hidden) repeated as distinct runs ("#copy"
-    # appended to unit, model and run labels) up to --forecast-units. Another seed would
-    # not do: simulate() draws per seed which proxies are loss-like, and a forecast table
-    # must measure each proxy the way the fitted one did.
-    with _Phase() as phase:
-        new = forecast_table(spec["forecast_units"], random_seed=spec["seed"])
-    out["forecast_table"] = phase.record()
-
     if spec.get("warm_up"):  # what the first use after installation compiles, once
         small = simulate(n_families=2, n_runs_per_family=2, n_checkpoints=3, random_seed=0)
         with _Phase() as phase:
@@ -231,6 +222,15 @@ def child(spec: dict) -> dict:
                 tiny.forecast()
         out["warm_up"] = phase.record()
         return out
+
+    # new units, built first so that a problem shows before the long fits: the fitted
+    # table's 150 units (target dropped, none hidden) repeated as distinct runs ("#copy"
+    # appended to unit, model and run labels) up to --forecast-units. Another seed would
+    # not do: simulate() draws per seed which proxies are loss-like, and a forecast table
+    # must measure each proxy the way the fitted one did.
+    with _Phase() as phase:
+        new = forecast_table(spec["forecast_units"], random_seed=spec["seed"])
+    out["forecast_table"] = phase.record()
 
     if spec.get("load_fit"):  # --forecast-only: forecast with a saved fit
         with _Phase() as phase:

@@ -310,8 +310,21 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         cell_var = psi[None, :] ** 2 + rep_var / J
         eta = pm.Normal("capability_z", 0.0, 1.0, dims=("unit", "factor"))
         if D == 1:
-            theta = _marginal_capability(
-                y, mask, mu, loading[:, 0], cell_var, loc[:, 0], innov_sd[:, 0], eta
+            # the link's slope and discrepancy SD enter the capability's parametrisation
+            # (see _marginal_capability)
+            beta = pm.HalfNormal("beta", priors["beta_sd"], dims="factor")
+            delta_sd = pm.HalfNormal("discrepancy_sd", priors["discrepancy_sd"])
+            link_z = pm.Normal("link_z", 0.0, 1.0, dims="target_unit")
+            theta, delta_z = _marginal_capability(
+                y,
+                mask,
+                mu,
+                loading[:, 0],
+                cell_var,
+                loc[:, 0],
+                innov_sd[:, 0],
+                eta,
+                link=(beta[0], delta_sd, link_z, t_unit_idx),
             )
         else:
             theta = pm.Deterministic("capability", loc + innov_sd * eta, dims=("unit", "factor"))
@@ -329,9 +342,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
 
         # --- target link -------------------------------------------------------------------
         c_t = design.target_chance
-        if D == 1:
-            beta = pm.HalfNormal("beta", priors["beta_sd"], dims="factor")
-        else:
+        if D > 1:
             beta = pm.Normal("beta", 0.0, priors["beta_sd"], dims="factor")
         # The intercept is taken at the mean capability of the units with an observed target
         # (as Bambi centres predictors): those units are often the small, early ones, far
@@ -348,8 +359,9 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             ceiling = pt.as_tensor(max(priors["ceiling"], c_t + 1e-3))
         lin = alpha + pt.dot(theta, beta)
         pm.Deterministic("target_p", c_t + (ceiling - c_t) * pm.math.sigmoid(lin), dims="unit")
-        delta_sd = pm.HalfNormal("discrepancy_sd", priors["discrepancy_sd"])
-        delta_z = pm.Normal("discrepancy_z", 0.0, 1.0, dims="target_unit")
+        if D > 1:
+            delta_sd = pm.HalfNormal("discrepancy_sd", priors["discrepancy_sd"])
+            delta_z = pm.Normal("discrepancy_z", 0.0, 1.0, dims="target_unit")
         q_units = c_t + (ceiling - c_t) * pm.math.sigmoid(lin[t_unit_idx] + delta_sd * delta_z)
         q = q_units[t_pos]
         if design.likelihood == "binomial":
@@ -389,19 +401,36 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     return model
 
 
-def _marginal_capability(y, mask, mu, lam, cell_var, loc, prior_sd, z):
+def _marginal_capability(y, mask, mu, lam, cell_var, loc, prior_sd, z, *, link):
     """One-factor capability with the proxies' likelihood integrated over it.
 
     Given the parameters, ``theta_i ~ N(loc_i, s_i^2)`` and the cell means are
     ``N(mu_k + lam_k theta_i, v_c)``, so both the marginal likelihood of unit i's proxies and
     ``theta_i | proxies ~ N(m_i, 1 / P_i)`` are closed form (``P_i = 1/s_i^2 +
     sum_c lam^2 / v_c``). The model adds the former as a potential and writes
-    ``theta_i = m_i + z_i / sqrt(P_i)`` with ``z_i ~ N(0, 1)``: an exact reparametrisation in
-    which z is a priori independent of everything the proxies inform, so the sampler only
+    ``theta_i = m_i + u_i / sqrt(P_i)`` with ``u_i ~ N(0, 1)``: an exact reparametrisation in
+    which u is a priori independent of everything the proxies inform, so the sampler only
     has to learn what the target adds. Units informed by dozens of proxies (where the usual
-    non-centred form has strong posterior correlations) and units with none (z then stays
+    non-centred form has strong posterior correlations) and units with none (u then stays
     N(0, 1)) both sample easily.
+
+    For a unit with an observed target the link adds ``beta * u_i / sqrt(P_i) + tau *
+    delta_i`` (``delta_i ~ N(0, 1)``, tau the discrepancy SD): only the combination
+    ``omega_i * zeta_i`` with ``omega_i = sqrt(beta^2 / P_i + tau^2)`` reaches the target, and
+    sampling u_i and delta_i separately leaves a ridge along which they trade off (the
+    slowest-mixing direction of the model: ``discrepancy_sd`` had the lowest ESS). Those two
+    are therefore sampled in rotated coordinates, ``zeta_i = (a u_i + tau delta_i) / omega_i``
+    (``link_z``, what the target sees) and ``e_i = (tau u_i - a delta_i) / omega_i``
+    (``capability_z`` of that unit), with ``a = beta / sqrt(P_i)``: an orthogonal rotation at
+    given parameters, so both stay independent N(0, 1) and the model is unchanged.
+
+    Returns
+    -------
+    theta, delta_z
+        The capability (a ``pm.Deterministic``, units x 1) and the link discrepancy's
+        standard-normal innovations (``discrepancy_z``, a ``pm.Deterministic``).
     """
+    beta, tau, zeta, t_idx = link
     r = (y - mu[None, :] - lam[None, :] * loc[:, None]) * mask
     prec_c = mask / cell_var
     precision = 1.0 / prior_sd**2 + pt.dot(prec_c, lam**2)
@@ -411,8 +440,13 @@ def _marginal_capability(y, mask, mu, lam, cell_var, loc, prior_sd, z):
         -0.5 * pt.sum(mask * pt.log(2.0 * np.pi * cell_var) + r**2 * prec_c)
         + pt.sum(0.5 * b**2 / precision - 0.5 * pt.log(prior_sd**2 * precision)),
     )
-    theta = loc + b / precision + z[:, 0] / pt.sqrt(precision)
-    return pm.Deterministic("capability", theta[:, None], dims=("unit", "factor"))
+    a = beta / pt.sqrt(precision[t_idx])
+    omega = pt.sqrt(a**2 + tau**2)
+    e = z[t_idx, 0]
+    u = pt.set_subtensor(z[:, 0][t_idx], (a * zeta + tau * e) / omega)
+    delta_z = pm.Deterministic("discrepancy_z", (tau * zeta - a * e) / omega, dims="target_unit")
+    theta = loc + b / precision + u / pt.sqrt(precision)
+    return pm.Deterministic("capability", theta[:, None], dims=("unit", "factor")), delta_z
 
 
 #: Replicate degrees of freedom from which a task's noise SD is data-dominated.

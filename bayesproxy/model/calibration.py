@@ -353,7 +353,8 @@ class ProxySBC(simuk.SBC):
         capability from its hierarchical prior, then replicate means
         ``N(mu_k + lambda_k theta, psi_k^2 + (sigma_k^2 + se^2) / J)`` and within-cell sums
         of squares ``(sigma_k^2 + se^2) chi^2_{J-1}``); the *true* capability is then
-        ``m_i(y) + z_i / sqrt(P_i)`` with the draw's own ``capability_z``, which is
+        ``m_i(y) + u_i / sqrt(P_i)`` with the draw's own ``capability_z`` (and, for units
+        with a target, ``link_z``: see ``build._marginal_capability``), which is
         distributed as the capability given the proxies and the parameters, exactly as the
         model writes it; the target follows from that capability, the link discrepancy and
         the Binomial (or Beta) likelihood. Cells absent from the template stay absent.
@@ -379,9 +380,15 @@ class ProxySBC(simuk.SBC):
             return np.asarray(named[name].values[0, 0], dtype=float)
 
         # 1. a capability from its hierarchical prior (the capability given no proxies)
+        # (fresh link_z too: the target units' capability is sampled rotated with it, and
+        # this temporary capability must not depend on the draw's link_z)
         eps = rng.standard_normal(named["capability_z"].shape)
-        at_eps = named.assign(capability_z=(named["capability_z"].dims, eps))
-        theta_prior = _one_factor_capability(at_eps, self._bare)[0, 0, :, 0]
+        fresh = rng.standard_normal(named["link_z"].shape)
+        at_eps = named.assign(
+            capability_z=(named["capability_z"].dims, eps),
+            link_z=(named["link_z"].dims, fresh),
+        )
+        theta_prior = _one_factor_capability(at_eps, self._bare)[0][0, 0, :, 0]
         # 2. replicate means and within-cell sums of squares given that capability
         mu, lam = one("proxy_intercept"), one("loading")[:, 0]
         psi, sigma = one("unique_sd"), one("noise_sd")
@@ -402,7 +409,7 @@ class ProxySBC(simuk.SBC):
         grid = proxy_grid(with_y)  # floors sums of squares as a fit does
         data["proxy_mean"], data["proxy_sum_squares"] = grid["mean"], grid["sum_squares"]
         # 3. the true capability: theta | proxies, parameters = m(y) + z / sqrt(P)
-        theta = _one_factor_capability(named, with_y)[0, 0, :, 0]
+        theta = _one_factor_capability(named, with_y)[0][0, 0, :, 0]
         # 4. the target from the capability, the link discrepancy and the likelihood
         chance = float(d.target_chance)
         ceiling = (

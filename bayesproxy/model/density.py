@@ -78,7 +78,7 @@ VALUE_VARIABLES = (
     "alpha_centred",
     "ceiling_frac_logodds__",
     "discrepancy_sd_log__",
-    "discrepancy_z",
+    "link_z",
 )
 _OFFSET = {name: i for i, name in enumerate(VALUE_VARIABLES)}
 
@@ -223,7 +223,7 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
         "alpha_centred": (),
         "ceiling_frac_logodds__": (),
         "discrepancy_sd_log__": (),
-        "discrepancy_z": (len(t_units),),
+        "link_z": (len(t_units),),
     }
     layout: dict[str, tuple[int, tuple[int, ...]]] = {}
     offset = 0
@@ -589,11 +589,6 @@ def _kernels() -> tuple[Any, Any, Any]:
             lp += 0.5 * math.log(prod_pc[k])
             if col_hdof[k] > 0.0:
                 lp -= col_hdof[k] * math.log(prod_rep[k])
-        theta = np.empty(N)
-        for i in range(N):
-            zi = x[o_z + i]
-            theta[i] = loc[i] + bvec[i] / prec[i] + zi / math.sqrt(prec[i])
-            lp += -0.5 * zi * zi
 
         # --- target link ------------------------------------------------------------------
         u = x[o_beta]
@@ -613,18 +608,30 @@ def _kernels() -> tuple[Any, Any, Any]:
         u = x[o_dsd]
         dsd = math.exp(u)
         lp += -0.5 * (dsd / s_disc) ** 2 + u
-        mean_t = 0.0
-        for j in range(T):
-            mean_t += theta[int(t_unit[j])]
-        mean_t /= T
-        alpha = alpha_c - mean_t * beta
+        # The target units' capability innovation u and link discrepancy delta are sampled
+        # rotated (build._marginal_capability): zeta = link_z is what the target sees,
+        # e = capability_z the rest; a = beta / sqrt(P), omega = sqrt(a^2 + tau^2),
+        # u = (a zeta + tau e) / omega, and the link is alpha + beta m + omega zeta.
         span = ceiling - chance
         sig = np.empty(T)
+        omega = np.empty(T)
+        shift = np.empty(T)  # u / sqrt(P) of each target unit
         g_q = np.zeros(T)
+        mean_t = 0.0
         for j in range(T):
-            dz = x[o_dz + j]
-            lp += -0.5 * dz * dz
-            eta = alpha + theta[int(t_unit[j])] * beta + dsd * dz
+            t = int(t_unit[j])
+            root = math.sqrt(prec[t])
+            a = beta / root
+            omega[j] = math.sqrt(a * a + dsd * dsd)
+            zeta = x[o_dz + j]
+            shift[j] = (a * zeta + dsd * x[o_z + t]) / (omega[j] * root)
+            mean_t += bvec[t] / prec[t] + loc[t] + shift[j]
+        mean_t /= T
+        alpha = alpha_c - mean_t * beta
+        for j in range(T):
+            t = int(t_unit[j])
+            zeta = x[o_dz + j]
+            eta = alpha + (loc[t] + bvec[t] / prec[t]) * beta + omega[j] * zeta
             sig[j] = 1.0 / (1.0 + math.exp(-eta))
         for j in range(T):  # successes and failures summed over each unit's replicates
             q = chance + span * sig[j]
@@ -634,27 +641,49 @@ def _kernels() -> tuple[Any, Any, Any]:
             if fail[j] > 0.0:
                 lp += fail[j] * math.log(1.0 - q)
                 g_q[j] -= fail[j] / (1.0 - q)
+        for i in range(N):
+            zi = x[o_z + i]
+            lp += -0.5 * zi * zi
+        for j in range(T):
+            zeta = x[o_dz + j]
+            lp += -0.5 * zeta * zeta
 
         # --- reverse pass: target -----------------------------------------------------------
-        g_theta = np.zeros(N)
+        g_m = np.zeros(N)  # with respect to m = loc + b / P
+        g_p = np.zeros(N)  # with respect to P, from the rotation
         g_alpha = 0.0
         g_beta = 0.0
         g_dsd = 0.0
         g_ceiling = 0.0
+        g_eta = np.empty(T)
         for j in range(T):
             t = int(t_unit[j])
-            g_eta = g_q[j] * span * sig[j] * (1.0 - sig[j])
+            g_eta[j] = g_q[j] * span * sig[j] * (1.0 - sig[j])
             g_ceiling += g_q[j] * sig[j]
-            g_theta[t] += g_eta * beta
-            g_beta += g_eta * theta[t]
-            g_alpha += g_eta
-            dz = x[o_dz + j]
-            g_dsd += g_eta * dz
-            grad[o_dz + j] += g_eta * dsd - dz
+            g_alpha += g_eta[j]
+            g_beta += g_eta[j] * (loc[t] + bvec[t] / prec[t])
+            g_m[t] += g_eta[j] * beta
         grad[o_alpha] += g_alpha - alpha_c / s_alpha**2
         g_beta -= g_alpha * mean_t
+        g_mean = -g_alpha * beta / T  # d alpha / d (m + shift) of each target unit
         for j in range(T):
-            g_theta[int(t_unit[j])] -= g_alpha * beta / T
+            t = int(t_unit[j])
+            root = math.sqrt(prec[t])
+            a = beta / root
+            w = omega[j]
+            zeta = x[o_dz + j]
+            e = x[o_z + t]
+            g_m[t] += g_mean
+            # shift = (a zeta + tau e) / (omega root); eta has omega zeta
+            g_w = g_eta[j] * zeta - g_mean * shift[j] / w
+            g_a = g_mean * zeta / (w * root) + g_w * a / w
+            g_tau = g_mean * e / (w * root) + g_w * dsd / w
+            g_root = -g_mean * shift[j] / root - g_a * a / root
+            grad[o_dz + j] += g_eta[j] * w + g_mean * a / (w * root) - zeta
+            grad[o_z + t] += g_mean * dsd / (w * root)
+            g_beta += g_a / root
+            g_dsd += g_tau
+            g_p[t] += g_root / (2.0 * root)
         grad[o_beta] += g_beta * beta - (beta / s_beta) ** 2 + 1.0
         grad[o_dsd] += g_dsd * dsd - (dsd / s_disc) ** 2 + 1.0
         if o_ceil >= 0:
@@ -664,22 +693,18 @@ def _kernels() -> tuple[Any, Any, Any]:
                 - b_ceil * frac
             )
 
-        # --- reverse pass: theta = loc + b / P + z / sqrt(P), and the marginal's unit terms
+        # --- reverse pass: m = loc + b / P, and the marginal's unit terms -----------------
         g_loc = np.empty(N)
         g_b = np.empty(N)
-        g_p = np.empty(N)
         g_s2 = np.empty(N)
         for i in range(N):
             p_i = prec[i]
             b_i = bvec[i]
-            zi = x[o_z + i]
-            root = math.sqrt(p_i)
-            gt = g_theta[i]
-            g_loc[i] = gt
-            g_b[i] = gt / p_i + b_i / p_i
-            g_p[i] = gt * (-b_i / p_i**2 - 0.5 * zi / (p_i * root)) - 0.5 * b_i * b_i / p_i**2
-            g_p[i] -= 0.5 / p_i
-            grad[o_z + i] += gt / root - zi
+            gm = g_m[i]
+            g_loc[i] = gm
+            g_b[i] = gm / p_i + b_i / p_i
+            g_p[i] += -gm * b_i / p_i**2 - 0.5 * b_i * b_i / p_i**2 - 0.5 / p_i
+            grad[o_z + i] -= x[o_z + i]
             # P = 1 / s2 + ..., and the -0.5 log(s2) term
             g_s2[i] = -g_p[i] / s2[i] ** 2 - 0.5 / s2[i]
 

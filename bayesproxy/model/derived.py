@@ -38,6 +38,7 @@ DERIVED = (
     "noise_sd",
     "loading",
     "capability",
+    "discrepancy_z",
     "ceiling",
     "alpha",
     "target_p",
@@ -66,8 +67,13 @@ def _noise_sd(post: xr.Dataset, design: Design) -> xr.DataArray:
     return xr.DataArray(np.exp(log_sigma), dims=(*_SAMPLE, "proxy"))
 
 
-def _one_factor_capability(post: xr.Dataset, design: Design) -> np.ndarray:
-    """Capability draws of the one-factor model, ``loc + b / P + z / sqrt(P)``."""
+def _one_factor_capability(post: xr.Dataset, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Capability draws of the one-factor model, ``loc + b / P + u / sqrt(P)``.
+
+    Returns the capability (chain, draw, unit, 1) and, for the units with a target, the
+    link discrepancy's innovations ``discrepancy_z`` (chain, draw, target unit), both from
+    the rotated coordinates the model samples (see ``build._marginal_capability``).
+    """
     h = hierarchy(design)
     grid = proxy_grid(design)
     x = np.nan_to_num(design.x, nan=0.0)
@@ -76,7 +82,9 @@ def _one_factor_capability(post: xr.Dataset, design: Design) -> np.ndarray:
 
     def flat(name: str) -> np.ndarray:
         da = post[name]
-        rest = [d for d in ("unit", "family", "run", "proxy", "factor") if d in da.dims]
+        rest = [
+            d for d in ("unit", "target_unit", "family", "run", "proxy", "factor") if d in da.dims
+        ]
         values = np.asarray(da.transpose(*_SAMPLE, *rest).values, float)
         return values.reshape(C * S, *values.shape[2:])
 
@@ -102,8 +110,17 @@ def _one_factor_capability(post: xr.Dataset, design: Design) -> np.ndarray:
         flat("loading")[..., 0],
         flat("proxy_intercept"),
     )
+    t_units = np.unique(design.target_unit)
+    a = flat("beta")[:, :1] / np.sqrt(P[:, t_units])
+    tau = flat("discrepancy_sd").reshape(-1, 1)
+    omega = np.sqrt(a**2 + tau**2)
+    zeta = flat("link_z")
+    e = z[:, t_units]
+    z = z.copy()
+    z[:, t_units] = (a * zeta + tau * e) / omega
+    delta_z = (tau * zeta - a * e) / omega
     theta = H / P + z / np.sqrt(P)
-    return theta.reshape(C, S, -1, 1)
+    return theta.reshape(C, S, -1, 1), delta_z.reshape(C, S, -1)
 
 
 def add_derived(
@@ -171,10 +188,16 @@ def add_derived(
         post["loading"] = xr.where(diag, np.abs(raw), raw) * lower
     else:
         post["loading"] = (1.0 + post["loading_deviation"]).transpose(*_SAMPLE, "proxy", "factor")
+        theta, delta_z = _one_factor_capability(post, design)
         post["capability"] = xr.DataArray(
-            _one_factor_capability(post, design),
+            theta,
             dims=(*_SAMPLE, "unit", "factor"),
             coords={"unit": post["unit"].values, "factor": post["factor"].values},
+        )
+        post["discrepancy_z"] = xr.DataArray(
+            delta_z,
+            dims=(*_SAMPLE, "target_unit"),
+            coords={"target_unit": post["link_z"]["target_unit"].values},
         )
     chance = float(design.target_chance)
     if "ceiling_frac" in post:

@@ -126,6 +126,7 @@ class _HandWrittenModel:
 
     packed: PackedDensity
     initial_point: np.ndarray
+    addresses: tuple[int, int]  # of the log density and expansion callbacks
     dims: dict[str, tuple[str, ...]] = dataclasses.field(
         default_factory=lambda: {_POINT: (_PARAMETER,)}
     )
@@ -148,7 +149,7 @@ class _HandWrittenModel:
     def _make_model(self, init_mean: np.ndarray) -> Any:
         from nutpie import _lib
 
-        logp_address, expand_address = callback_addresses()
+        logp_address, expand_address = self.addresses
         user_data = self.packed.blob.ctypes.data
         logp_fn = _lib.LogpFunc(logp_address, user_data, self)
         expand_fn = _lib.ExpandFunc(self.n_dim, self.n_dim, expand_address, user_data, self)
@@ -235,8 +236,13 @@ def sample_native(
     """
     import nutpie
 
+    # load the compiled density before sampling starts (a first use after installation
+    # compiles it here, not inside the sampler's threads)
+    addresses = callback_addresses()
     packed = pack(design, model, priors=priors)
-    compiled = _HandWrittenModel(packed=packed, initial_point=support_point(packed, priors))
+    compiled = _HandWrittenModel(
+        packed=packed, initial_point=support_point(packed, priors), addresses=addresses
+    )
     trace = nutpie.sample(
         compiled,
         draws=draws,
