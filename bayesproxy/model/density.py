@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numba
 import numpy as np
 
 from bayesproxy.model.build import hierarchy, noise_split, proxy_grid, run_contrast_basis
@@ -320,493 +321,498 @@ def common_half_dof(half_dof: np.ndarray) -> np.ndarray:
 _LOADED: list[bool] = []  # non-empty once _kernels has run in this process
 
 
+_njit = numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"reassoc", "contract", "arcp", "nsz"},
+)
+
+
+@_njit
+def _zerosum_extend(u, n_minus_1, out):  # pragma: no cover - compiled
+    # PyMC's ZeroSumTransform.backward: n - 1 free values to n values summing to zero
+    n = n_minus_1 + 1.0
+    root = math.sqrt(n)
+    s = 0.0
+    for j in range(n_minus_1):
+        s += u[j]
+    norm = s / (root + n)
+    for j in range(n_minus_1):
+        out[j] = u[j] - norm
+    out[n_minus_1] = -s / root
+
+
+@_njit
+def _zerosum_adjoint(g_out, n_minus_1, g_u):  # pragma: no cover - compiled
+    # g_u += J^T g_out for the map above
+    n = n_minus_1 + 1.0
+    root = math.sqrt(n)
+    s = 0.0
+    for j in range(n_minus_1):
+        s += g_out[j]
+    shift = s / (root + n) + g_out[n_minus_1] / root
+    for j in range(n_minus_1):
+        g_u[j] += g_out[j] - shift
+
+
+@_njit
+def _view(blob, slot, size):  # pragma: no cover - compiled
+    start = int(blob[_DATA0 + slot])
+    return blob[start : start + size]
+
+
+@_njit
+def _density(x, blob, grad):  # pragma: no cover - compiled
+    N = int(blob[_N])
+    K = int(blob[_K])
+    F = int(blob[_F])
+    R = int(blob[_R])
+    RC = int(blob[_RC])
+    T = int(blob[_T])
+    NS = int(blob[_NS])
+    NW = int(blob[_NW])
+    C = int(blob[_C])
+    chance = blob[_CHANCE]
+    a_comp = blob[_PRIOR0 + 0]
+    b_comp = a_comp / blob[_PRIOR0 + 1]
+    s_spread = blob[_PRIOR0 + 2]
+    s_mu = blob[_PRIOR0 + 3]
+    s_load = blob[_PRIOR0 + 4]
+    s_unique = blob[_PRIOR0 + 5]
+    m_noise = blob[_PRIOR0 + 6]
+    s_noise_mu = blob[_PRIOR0 + 7]
+    s_noise_sd = blob[_PRIOR0 + 8]
+    s_beta = blob[_PRIOR0 + 9]
+    s_alpha = blob[_PRIOR0 + 10]
+    a_ceil = blob[_PRIOR0 + 11]
+    b_ceil = blob[_PRIOR0 + 12]
+    s_disc = blob[_PRIOR0 + 13]
+
+    xs = _view(blob, 0, N)
+    nox = _view(blob, 1, N)
+    fam = _view(blob, 2, N)
+    run = _view(blob, 3, N)
+    y = _view(blob, 4, N * K)
+    obs = _view(blob, 5, N * K)
+    inv_j = _view(blob, 6, N * K)
+    se2 = _view(blob, 7, N * K)
+    hdof = _view(blob, 8, N * K)
+    ssq = _view(blob, 9, N * K)
+    col_hdof = _view(blob, 10, K)
+    in_prod = _view(blob, 11, N * K)
+    basis = _view(blob, 12, R * RC)
+    t_unit = _view(blob, 13, T)
+    succ = _view(blob, 14, T)
+    fail = _view(blob, 15, T)
+    strong = _view(blob, 16, NS)
+    weak = _view(blob, 17, NW)
+
+    o_comp = int(blob[_X0 + 0])
+    o_fam = int(blob[_X0 + 1])
+    o_spread = int(blob[_X0 + 2])
+    o_slz = int(blob[_X0 + 3])
+    o_runc = int(blob[_X0 + 4])
+    o_mu = int(blob[_X0 + 5])
+    o_load = int(blob[_X0 + 6])
+    o_psi = int(blob[_X0 + 7])
+    o_nmu = int(blob[_X0 + 8])
+    o_nsd = int(blob[_X0 + 9])
+    o_nstr = int(blob[_X0 + 10])
+    o_nweak = int(blob[_X0 + 11])
+    o_z = int(blob[_X0 + 12])
+    o_beta = int(blob[_X0 + 13])
+    o_alpha = int(blob[_X0 + 14])
+    o_ceil = int(blob[_X0 + 15])
+    o_dsd = int(blob[_X0 + 16])
+    o_dz = int(blob[_X0 + 17])
+    i_compute = int(blob[_COMP0 + 0])
+    i_family = int(blob[_COMP0 + 1])
+    i_run = int(blob[_COMP0 + 2])
+    i_unit = int(blob[_COMP0 + 3])
+
+    for j in range(x.shape[0]):
+        grad[j] = 0.0
+    lp = 0.0
+
+    # --- hierarchy SDs: Gamma(a, a / mean) on each, log-transformed -----------------
+    comp_sd = np.empty(C)
+    g_comp_sd = np.zeros(C)
+    for c in range(C):
+        u = x[o_comp + c]
+        comp_sd[c] = math.exp(u)
+        lp += a_comp * u - b_comp * comp_sd[c]
+    fam_sd = comp_sd[i_family]
+    fam_eff = np.empty(F)
+    _zerosum_extend(x[o_fam : o_fam + F - 1], F - 1, fam_eff)
+    ss_fam = 0.0
+    for f in range(F - 1):
+        ss_fam += x[o_fam + f] ** 2
+    lp += -0.5 * ss_fam / fam_sd**2 - (F - 1) * math.log(fam_sd)
+
+    slope = np.zeros(F)
+    slope_z = np.zeros(F)
+    rel = 0.0
+    smu = 0.0
+    if i_compute >= 0:
+        u = x[o_spread]
+        rel = math.exp(u)
+        lp += -0.5 * (rel / s_spread) ** 2 + u
+        _zerosum_extend(x[o_slz : o_slz + F - 1], F - 1, slope_z)
+        for f in range(F - 1):
+            lp += -0.5 * x[o_slz + f] ** 2
+        smu = comp_sd[i_compute]
+        for f in range(F):
+            slope[f] = smu * (1.0 + rel * slope_z[f])
+
+    run_eff = np.zeros(R)
+    run_sd = 1.0
+    if i_run >= 0:
+        run_sd = comp_sd[i_run]
+        for c in range(RC):
+            v = x[o_runc + c]
+            lp += -0.5 * (v / run_sd) ** 2 - math.log(run_sd)
+        for r in range(R):
+            acc = 0.0
+            for c in range(RC):
+                acc += basis[r * RC + c] * x[o_runc + c]
+            run_eff[r] = acc
+
+    unit_sd = comp_sd[i_unit]
+    loc = np.empty(N)
+    s2 = np.empty(N)
+    for i in range(N):
+        f = int(fam[i])
+        loc[i] = fam_eff[f] + slope[f] * xs[i]
+        if i_run >= 0:
+            loc[i] += run_eff[int(run[i])]
+        s2[i] = unit_sd**2 + nox[i] * slope[f] ** 2
+
+    # --- measurement parameters -------------------------------------------------------
+    mu = np.empty(K)
+    for k in range(K):
+        mu[k] = x[o_mu + k]
+        lp += -0.5 * (mu[k] / s_mu) ** 2
+    lam = np.empty(K)
+    _zerosum_extend(x[o_load : o_load + K - 1], K - 1, lam)
+    for k in range(K):
+        lam[k] += 1.0
+    for k in range(K - 1):
+        lp += -0.5 * (x[o_load + k] / s_load) ** 2
+    psi2 = np.empty(K)
+    for k in range(K):
+        u = x[o_psi + k]
+        psi2[k] = math.exp(2.0 * u)
+        lp += -0.5 * psi2[k] / s_unique**2 + u
+    nmu = x[o_nmu]
+    lp += -0.5 * ((nmu - m_noise) / s_noise_mu) ** 2
+    u = x[o_nsd]
+    nsd = math.exp(u)
+    lp += -0.5 * (nsd / s_noise_sd) ** 2 + u
+    log_sig = np.empty(K)
+    for j in range(NS):
+        v = x[o_nstr + j]
+        log_sig[int(strong[j])] = v
+        lp += -0.5 * ((v - nmu) / nsd) ** 2 - math.log(nsd)
+    for j in range(NW):
+        zj = x[o_nweak + j]
+        log_sig[int(weak[j])] = nmu + nsd * zj
+        lp += -0.5 * zj**2
+    sig2 = np.empty(K)
+    for k in range(K):
+        sig2[k] = math.exp(2.0 * log_sig[k])
+
+    # --- pass 1 over the grid: marginal likelihood of the proxies, theta | proxies -----
+    # The inner loops run over proxies without branches or gathers, so the compiler
+    # vectorises them. Logs are the costly part: the sum of log cell precisions and of
+    # half_dof * log(2 rep) are taken as logs of running products per proxy (a proxy's
+    # cells share half_dof unless flagged mixed), renormalised before they leave
+    # 1e+-100; a row with an extreme factor takes its logs one by one.
+    prec = np.empty(N)
+    bvec = np.empty(N)
+    pc_grid = np.empty(N * K)
+    ir_grid = np.empty(N * K)
+    prod_pc = np.ones(K)
+    prod_rep = np.ones(K)
+    before_pc = np.empty(K)
+    before_rep = np.empty(K)
+    for i in range(N):
+        p_i = 0.0
+        b_i = 0.0
+        q_i = 0.0
+        ss_i = 0.0
+        base = i * K
+        li = loc[i]
+        for k in range(K):
+            rep = sig2[k] + se2[base + k]
+            ir = 1.0 / rep
+            pc = obs[base + k] / (psi2[k] + rep * inv_j[base + k])
+            pc_grid[base + k] = pc
+            ir_grid[base + k] = ir
+            lk = lam[k]
+            r = y[base + k] - mu[k] - lk * li
+            q_i += r * r * pc
+            p_i += pc * lk * lk
+            b_i += r * pc * lk
+            ss_i += ssq[base + k] * ir
+        lp -= 0.5 * (q_i + ss_i)
+        for k in range(K):
+            before_pc[k] = prod_pc[k]
+            before_rep[k] = prod_rep[k]
+            # factors of 1 where a cell adds no log term (unobserved; not in a product)
+            prod_pc[k] *= pc_grid[base + k] + (1.0 - obs[base + k])
+            prod_rep[k] *= 1.0 + in_prod[base + k] * (2.0 * sig2[k] + 2.0 * se2[base + k] - 1.0)
+        for k in range(K):
+            if col_hdof[k] < 0.0 and hdof[base + k] > 0.0:  # mixed replicate counts
+                lp -= hdof[base + k] * math.log(2.0 / ir_grid[base + k])
+            if not (1e-100 < prod_pc[k] < 1e100):
+                if 1e-300 < prod_pc[k] < 1e300:
+                    lp += 0.5 * math.log(prod_pc[k])
+                else:  # an extreme factor: logs one by one
+                    lp += 0.5 * math.log(before_pc[k])
+                    if obs[base + k] > 0.0:
+                        lp += 0.5 * math.log(pc_grid[base + k])
+                prod_pc[k] = 1.0
+            if not (1e-100 < prod_rep[k] < 1e100):
+                if 1e-300 < prod_rep[k] < 1e300:
+                    lp -= col_hdof[k] * math.log(prod_rep[k])
+                else:
+                    lp -= col_hdof[k] * math.log(before_rep[k])
+                    if in_prod[base + k] > 0.0:
+                        lp -= col_hdof[k] * math.log(2.0 / ir_grid[base + k])
+                prod_rep[k] = 1.0
+        p_i += 1.0 / s2[i]
+        prec[i] = p_i
+        bvec[i] = b_i
+        lp += 0.5 * b_i * b_i / p_i - 0.5 * math.log(s2[i] * p_i)
+    for k in range(K):
+        lp += 0.5 * math.log(prod_pc[k])
+        if col_hdof[k] > 0.0:
+            lp -= col_hdof[k] * math.log(prod_rep[k])
+
+    # --- target link ------------------------------------------------------------------
+    u = x[o_beta]
+    beta = math.exp(u)
+    lp += -0.5 * (beta / s_beta) ** 2 + u
+    alpha_c = x[o_alpha]
+    lp += -0.5 * (alpha_c / s_alpha) ** 2
+    if o_ceil >= 0:
+        u = x[o_ceil]
+        frac = 1.0 / (1.0 + math.exp(-u))
+        # Beta(a, b) density and the log-odds Jacobian: a log f + b log(1 - f)
+        lp += -a_ceil * math.log1p(math.exp(-u)) - b_ceil * math.log1p(math.exp(u))
+        ceiling = chance + (1.0 - chance) * frac
+    else:
+        frac = 0.0
+        ceiling = blob[_CEILING]
+    u = x[o_dsd]
+    dsd = math.exp(u)
+    lp += -0.5 * (dsd / s_disc) ** 2 + u
+    # The target units' capability innovation u and link discrepancy delta are sampled
+    # rotated (build._marginal_capability): zeta = link_z is what the target sees,
+    # e = capability_z the rest; a = beta / sqrt(P), omega = sqrt(a^2 + tau^2),
+    # u = (a zeta + tau e) / omega, and the link is alpha + beta m + omega zeta.
+    span = ceiling - chance
+    sig = np.empty(T)
+    omega = np.empty(T)
+    shift = np.empty(T)  # u / sqrt(P) of each target unit
+    g_q = np.zeros(T)
+    mean_t = 0.0
+    for j in range(T):
+        t = int(t_unit[j])
+        root = math.sqrt(prec[t])
+        a = beta / root
+        omega[j] = math.sqrt(a * a + dsd * dsd)
+        zeta = x[o_dz + j]
+        shift[j] = (a * zeta + dsd * x[o_z + t]) / (omega[j] * root)
+        mean_t += bvec[t] / prec[t] + loc[t] + shift[j]
+    mean_t /= T
+    alpha = alpha_c - mean_t * beta
+    for j in range(T):
+        t = int(t_unit[j])
+        zeta = x[o_dz + j]
+        eta = alpha + (loc[t] + bvec[t] / prec[t]) * beta + omega[j] * zeta
+        sig[j] = 1.0 / (1.0 + math.exp(-eta))
+    for j in range(T):  # successes and failures summed over each unit's replicates
+        q = chance + span * sig[j]
+        if succ[j] > 0.0:
+            lp += succ[j] * math.log(q)
+            g_q[j] += succ[j] / q
+        if fail[j] > 0.0:
+            lp += fail[j] * math.log(1.0 - q)
+            g_q[j] -= fail[j] / (1.0 - q)
+    for i in range(N):
+        zi = x[o_z + i]
+        lp += -0.5 * zi * zi
+    for j in range(T):
+        zeta = x[o_dz + j]
+        lp += -0.5 * zeta * zeta
+
+    # --- reverse pass: target -----------------------------------------------------------
+    g_m = np.zeros(N)  # with respect to m = loc + b / P
+    g_p = np.zeros(N)  # with respect to P, from the rotation
+    g_alpha = 0.0
+    g_beta = 0.0
+    g_dsd = 0.0
+    g_ceiling = 0.0
+    g_eta = np.empty(T)
+    for j in range(T):
+        t = int(t_unit[j])
+        g_eta[j] = g_q[j] * span * sig[j] * (1.0 - sig[j])
+        g_ceiling += g_q[j] * sig[j]
+        g_alpha += g_eta[j]
+        g_beta += g_eta[j] * (loc[t] + bvec[t] / prec[t])
+        g_m[t] += g_eta[j] * beta
+    grad[o_alpha] += g_alpha - alpha_c / s_alpha**2
+    g_beta -= g_alpha * mean_t
+    g_mean = -g_alpha * beta / T  # d alpha / d (m + shift) of each target unit
+    for j in range(T):
+        t = int(t_unit[j])
+        root = math.sqrt(prec[t])
+        a = beta / root
+        w = omega[j]
+        zeta = x[o_dz + j]
+        e = x[o_z + t]
+        g_m[t] += g_mean
+        # shift = (a zeta + tau e) / (omega root); eta has omega zeta
+        g_w = g_eta[j] * zeta - g_mean * shift[j] / w
+        g_a = g_mean * zeta / (w * root) + g_w * a / w
+        g_tau = g_mean * e / (w * root) + g_w * dsd / w
+        g_root = -g_mean * shift[j] / root - g_a * a / root
+        grad[o_dz + j] += g_eta[j] * w + g_mean * a / (w * root) - zeta
+        grad[o_z + t] += g_mean * dsd / (w * root)
+        g_beta += g_a / root
+        g_dsd += g_tau
+        g_p[t] += g_root / (2.0 * root)
+    grad[o_beta] += g_beta * beta - (beta / s_beta) ** 2 + 1.0
+    grad[o_dsd] += g_dsd * dsd - (dsd / s_disc) ** 2 + 1.0
+    if o_ceil >= 0:
+        grad[o_ceil] += (
+            g_ceiling * (1.0 - chance) * frac * (1.0 - frac) + a_ceil * (1.0 - frac) - b_ceil * frac
+        )
+
+    # --- reverse pass: m = loc + b / P, and the marginal's unit terms -----------------
+    g_loc = np.empty(N)
+    g_b = np.empty(N)
+    g_s2 = np.empty(N)
+    for i in range(N):
+        p_i = prec[i]
+        b_i = bvec[i]
+        gm = g_m[i]
+        g_loc[i] = gm
+        g_b[i] = gm / p_i + b_i / p_i
+        g_p[i] += -gm * b_i / p_i**2 - 0.5 * b_i * b_i / p_i**2 - 0.5 / p_i
+        grad[o_z + i] -= x[o_z + i]
+        # P = 1 / s2 + ..., and the -0.5 log(s2) term
+        g_s2[i] = -g_p[i] / s2[i] ** 2 - 0.5 / s2[i]
+
+    # --- pass 2 over the grid: gradients of the cells ----------------------------------
+    g_mu = np.zeros(K)
+    g_lam = np.zeros(K)
+    g_psi2 = np.zeros(K)
+    g_sig2 = np.zeros(K)
+    for i in range(N):
+        base = i * K
+        gb = g_b[i]
+        gp = g_p[i]
+        li = loc[i]
+        acc_loc = 0.0
+        for k in range(K):
+            pc = pc_grid[base + k]  # 0 where unobserved: every term below vanishes
+            ir = ir_grid[base + k]
+            lk = lam[k]
+            r = y[base + k] - mu[k] - lk * li
+            g_r = (gb * lk - r) * pc
+            g_pc = gp * lk * lk + gb * r * lk - 0.5 * r * r
+            g_cv = -(g_pc * pc + 0.5) * pc
+            g_lam[k] += (2.0 * gp * lk + gb * r) * pc - g_r * li
+            g_mu[k] -= g_r
+            acc_loc -= g_r * lk
+            g_psi2[k] += g_cv
+            g_sig2[k] += (
+                g_cv * inv_j[base + k] - hdof[base + k] * ir + 0.5 * ssq[base + k] * ir * ir
+            )
+        g_loc[i] += acc_loc
+
+    # --- reverse pass: measurement parameters -------------------------------------------
+    for k in range(K):
+        grad[o_mu + k] += g_mu[k] - mu[k] / s_mu**2
+        grad[o_psi + k] += 2.0 * psi2[k] * g_psi2[k] - psi2[k] / s_unique**2 + 1.0
+    _zerosum_adjoint(g_lam, K - 1, grad[o_load : o_load + K - 1])
+    for k in range(K - 1):
+        grad[o_load + k] -= x[o_load + k] / s_load**2
+    g_nmu = -(nmu - m_noise) / s_noise_mu**2
+    g_nsd = 0.0
+    for j in range(NS):
+        k = int(strong[j])
+        v = x[o_nstr + j]
+        g_ls = 2.0 * sig2[k] * g_sig2[k]
+        dev = (v - nmu) / nsd**2
+        grad[o_nstr + j] += g_ls - dev
+        g_nmu += dev
+        g_nsd += (v - nmu) ** 2 / nsd**3 - 1.0 / nsd
+    for j in range(NW):
+        k = int(weak[j])
+        zj = x[o_nweak + j]
+        g_ls = 2.0 * sig2[k] * g_sig2[k]
+        grad[o_nweak + j] += g_ls * nsd - zj
+        g_nmu += g_ls
+        g_nsd += g_ls * zj
+    grad[o_nmu] += g_nmu
+    grad[o_nsd] += g_nsd * nsd - (nsd / s_noise_sd) ** 2 + 1.0
+
+    # --- reverse pass: hierarchy ------------------------------------------------------
+    g_fam = np.zeros(F)
+    g_slope = np.zeros(F)
+    g_run = np.zeros(R)
+    g_unit_sd = 0.0
+    for i in range(N):
+        f = int(fam[i])
+        g_fam[f] += g_loc[i]
+        g_slope[f] += g_loc[i] * xs[i] + g_s2[i] * nox[i] * 2.0 * slope[f]
+        if i_run >= 0:
+            g_run[int(run[i])] += g_loc[i]
+        g_unit_sd += g_s2[i] * 2.0 * unit_sd
+    g_comp_sd[i_unit] += g_unit_sd
+    if i_run >= 0:
+        g_run_sd = 0.0
+        for c in range(RC):
+            acc = 0.0
+            for r in range(R):
+                acc += basis[r * RC + c] * g_run[r]
+            v = x[o_runc + c]
+            grad[o_runc + c] += acc - v / run_sd**2
+            g_run_sd += v * v / run_sd**3 - 1.0 / run_sd
+        g_comp_sd[i_run] += g_run_sd
+    if i_compute >= 0:
+        g_smu = 0.0
+        g_rel = 0.0
+        g_slope_z = np.empty(F)
+        for f in range(F):
+            g_smu += g_slope[f] * (1.0 + rel * slope_z[f])
+            g_rel += g_slope[f] * smu * slope_z[f]
+            g_slope_z[f] = g_slope[f] * smu * rel
+        _zerosum_adjoint(g_slope_z, F - 1, grad[o_slz : o_slz + F - 1])
+        for f in range(F - 1):
+            grad[o_slz + f] -= x[o_slz + f]
+        grad[o_spread] += g_rel * rel - (rel / s_spread) ** 2 + 1.0
+        g_comp_sd[i_compute] += g_smu
+    _zerosum_adjoint(g_fam, F - 1, grad[o_fam : o_fam + F - 1])
+    for f in range(F - 1):
+        grad[o_fam + f] -= x[o_fam + f] / fam_sd**2
+    g_comp_sd[i_family] += ss_fam / fam_sd**3 - (F - 1) / fam_sd
+    for c in range(C):
+        grad[o_comp + c] += g_comp_sd[c] * comp_sd[c] + a_comp - b_comp * comp_sd[c]
+    return lp
+
+
 @cache
 def _kernels() -> tuple[Any, Any, Any]:
-    """Compile (or load from numba's disk cache) the density and its C callbacks."""
-    import numba
+    """Compile (or load from numba's disk cache) the density and its C callbacks.
 
-    njit = numba.njit(
-        cache=True,
-        nogil=True,
-        error_model="numpy",
-        fastmath={"reassoc", "contract", "arcp", "nsz"},
-    )
-
-    @njit
-    def zerosum_extend(u, n_minus_1, out):  # pragma: no cover - compiled
-        # PyMC's ZeroSumTransform.backward: n - 1 free values to n values summing to zero
-        n = n_minus_1 + 1.0
-        root = math.sqrt(n)
-        s = 0.0
-        for j in range(n_minus_1):
-            s += u[j]
-        norm = s / (root + n)
-        for j in range(n_minus_1):
-            out[j] = u[j] - norm
-        out[n_minus_1] = -s / root
-
-    @njit
-    def zerosum_adjoint(g_out, n_minus_1, g_u):  # pragma: no cover - compiled
-        # g_u += J^T g_out for the map above
-        n = n_minus_1 + 1.0
-        root = math.sqrt(n)
-        s = 0.0
-        for j in range(n_minus_1):
-            s += g_out[j]
-        shift = s / (root + n) + g_out[n_minus_1] / root
-        for j in range(n_minus_1):
-            g_u[j] += g_out[j] - shift
-
-    @njit
-    def view(blob, slot, size):  # pragma: no cover - compiled
-        start = int(blob[_DATA0 + slot])
-        return blob[start : start + size]
-
-    @njit
-    def density(x, blob, grad):  # pragma: no cover - compiled
-        N = int(blob[_N])
-        K = int(blob[_K])
-        F = int(blob[_F])
-        R = int(blob[_R])
-        RC = int(blob[_RC])
-        T = int(blob[_T])
-        NS = int(blob[_NS])
-        NW = int(blob[_NW])
-        C = int(blob[_C])
-        chance = blob[_CHANCE]
-        a_comp = blob[_PRIOR0 + 0]
-        b_comp = a_comp / blob[_PRIOR0 + 1]
-        s_spread = blob[_PRIOR0 + 2]
-        s_mu = blob[_PRIOR0 + 3]
-        s_load = blob[_PRIOR0 + 4]
-        s_unique = blob[_PRIOR0 + 5]
-        m_noise = blob[_PRIOR0 + 6]
-        s_noise_mu = blob[_PRIOR0 + 7]
-        s_noise_sd = blob[_PRIOR0 + 8]
-        s_beta = blob[_PRIOR0 + 9]
-        s_alpha = blob[_PRIOR0 + 10]
-        a_ceil = blob[_PRIOR0 + 11]
-        b_ceil = blob[_PRIOR0 + 12]
-        s_disc = blob[_PRIOR0 + 13]
-
-        xs = view(blob, 0, N)
-        nox = view(blob, 1, N)
-        fam = view(blob, 2, N)
-        run = view(blob, 3, N)
-        y = view(blob, 4, N * K)
-        obs = view(blob, 5, N * K)
-        inv_j = view(blob, 6, N * K)
-        se2 = view(blob, 7, N * K)
-        hdof = view(blob, 8, N * K)
-        ssq = view(blob, 9, N * K)
-        col_hdof = view(blob, 10, K)
-        in_prod = view(blob, 11, N * K)
-        basis = view(blob, 12, R * RC)
-        t_unit = view(blob, 13, T)
-        succ = view(blob, 14, T)
-        fail = view(blob, 15, T)
-        strong = view(blob, 16, NS)
-        weak = view(blob, 17, NW)
-
-        o_comp = int(blob[_X0 + 0])
-        o_fam = int(blob[_X0 + 1])
-        o_spread = int(blob[_X0 + 2])
-        o_slz = int(blob[_X0 + 3])
-        o_runc = int(blob[_X0 + 4])
-        o_mu = int(blob[_X0 + 5])
-        o_load = int(blob[_X0 + 6])
-        o_psi = int(blob[_X0 + 7])
-        o_nmu = int(blob[_X0 + 8])
-        o_nsd = int(blob[_X0 + 9])
-        o_nstr = int(blob[_X0 + 10])
-        o_nweak = int(blob[_X0 + 11])
-        o_z = int(blob[_X0 + 12])
-        o_beta = int(blob[_X0 + 13])
-        o_alpha = int(blob[_X0 + 14])
-        o_ceil = int(blob[_X0 + 15])
-        o_dsd = int(blob[_X0 + 16])
-        o_dz = int(blob[_X0 + 17])
-        i_compute = int(blob[_COMP0 + 0])
-        i_family = int(blob[_COMP0 + 1])
-        i_run = int(blob[_COMP0 + 2])
-        i_unit = int(blob[_COMP0 + 3])
-
-        for j in range(x.shape[0]):
-            grad[j] = 0.0
-        lp = 0.0
-
-        # --- hierarchy SDs: Gamma(a, a / mean) on each, log-transformed -----------------
-        comp_sd = np.empty(C)
-        g_comp_sd = np.zeros(C)
-        for c in range(C):
-            u = x[o_comp + c]
-            comp_sd[c] = math.exp(u)
-            lp += a_comp * u - b_comp * comp_sd[c]
-        fam_sd = comp_sd[i_family]
-        fam_eff = np.empty(F)
-        zerosum_extend(x[o_fam : o_fam + F - 1], F - 1, fam_eff)
-        ss_fam = 0.0
-        for f in range(F - 1):
-            ss_fam += x[o_fam + f] ** 2
-        lp += -0.5 * ss_fam / fam_sd**2 - (F - 1) * math.log(fam_sd)
-
-        slope = np.zeros(F)
-        slope_z = np.zeros(F)
-        rel = 0.0
-        smu = 0.0
-        if i_compute >= 0:
-            u = x[o_spread]
-            rel = math.exp(u)
-            lp += -0.5 * (rel / s_spread) ** 2 + u
-            zerosum_extend(x[o_slz : o_slz + F - 1], F - 1, slope_z)
-            for f in range(F - 1):
-                lp += -0.5 * x[o_slz + f] ** 2
-            smu = comp_sd[i_compute]
-            for f in range(F):
-                slope[f] = smu * (1.0 + rel * slope_z[f])
-
-        run_eff = np.zeros(R)
-        run_sd = 1.0
-        if i_run >= 0:
-            run_sd = comp_sd[i_run]
-            for c in range(RC):
-                v = x[o_runc + c]
-                lp += -0.5 * (v / run_sd) ** 2 - math.log(run_sd)
-            for r in range(R):
-                acc = 0.0
-                for c in range(RC):
-                    acc += basis[r * RC + c] * x[o_runc + c]
-                run_eff[r] = acc
-
-        unit_sd = comp_sd[i_unit]
-        loc = np.empty(N)
-        s2 = np.empty(N)
-        for i in range(N):
-            f = int(fam[i])
-            loc[i] = fam_eff[f] + slope[f] * xs[i]
-            if i_run >= 0:
-                loc[i] += run_eff[int(run[i])]
-            s2[i] = unit_sd**2 + nox[i] * slope[f] ** 2
-
-        # --- measurement parameters -------------------------------------------------------
-        mu = np.empty(K)
-        for k in range(K):
-            mu[k] = x[o_mu + k]
-            lp += -0.5 * (mu[k] / s_mu) ** 2
-        lam = np.empty(K)
-        zerosum_extend(x[o_load : o_load + K - 1], K - 1, lam)
-        for k in range(K):
-            lam[k] += 1.0
-        for k in range(K - 1):
-            lp += -0.5 * (x[o_load + k] / s_load) ** 2
-        psi2 = np.empty(K)
-        for k in range(K):
-            u = x[o_psi + k]
-            psi2[k] = math.exp(2.0 * u)
-            lp += -0.5 * psi2[k] / s_unique**2 + u
-        nmu = x[o_nmu]
-        lp += -0.5 * ((nmu - m_noise) / s_noise_mu) ** 2
-        u = x[o_nsd]
-        nsd = math.exp(u)
-        lp += -0.5 * (nsd / s_noise_sd) ** 2 + u
-        log_sig = np.empty(K)
-        for j in range(NS):
-            v = x[o_nstr + j]
-            log_sig[int(strong[j])] = v
-            lp += -0.5 * ((v - nmu) / nsd) ** 2 - math.log(nsd)
-        for j in range(NW):
-            zj = x[o_nweak + j]
-            log_sig[int(weak[j])] = nmu + nsd * zj
-            lp += -0.5 * zj**2
-        sig2 = np.empty(K)
-        for k in range(K):
-            sig2[k] = math.exp(2.0 * log_sig[k])
-
-        # --- pass 1 over the grid: marginal likelihood of the proxies, theta | proxies -----
-        # The inner loops run over proxies without branches or gathers, so the compiler
-        # vectorises them. Logs are the costly part: the sum of log cell precisions and of
-        # half_dof * log(2 rep) are taken as logs of running products per proxy (a proxy's
-        # cells share half_dof unless flagged mixed), renormalised before they leave
-        # 1e+-100; a row with an extreme factor takes its logs one by one.
-        prec = np.empty(N)
-        bvec = np.empty(N)
-        pc_grid = np.empty(N * K)
-        ir_grid = np.empty(N * K)
-        prod_pc = np.ones(K)
-        prod_rep = np.ones(K)
-        before_pc = np.empty(K)
-        before_rep = np.empty(K)
-        for i in range(N):
-            p_i = 0.0
-            b_i = 0.0
-            q_i = 0.0
-            ss_i = 0.0
-            base = i * K
-            li = loc[i]
-            for k in range(K):
-                rep = sig2[k] + se2[base + k]
-                ir = 1.0 / rep
-                pc = obs[base + k] / (psi2[k] + rep * inv_j[base + k])
-                pc_grid[base + k] = pc
-                ir_grid[base + k] = ir
-                lk = lam[k]
-                r = y[base + k] - mu[k] - lk * li
-                q_i += r * r * pc
-                p_i += pc * lk * lk
-                b_i += r * pc * lk
-                ss_i += ssq[base + k] * ir
-            lp -= 0.5 * (q_i + ss_i)
-            for k in range(K):
-                before_pc[k] = prod_pc[k]
-                before_rep[k] = prod_rep[k]
-                # factors of 1 where a cell adds no log term (unobserved; not in a product)
-                prod_pc[k] *= pc_grid[base + k] + (1.0 - obs[base + k])
-                prod_rep[k] *= 1.0 + in_prod[base + k] * (2.0 * sig2[k] + 2.0 * se2[base + k] - 1.0)
-            for k in range(K):
-                if col_hdof[k] < 0.0 and hdof[base + k] > 0.0:  # mixed replicate counts
-                    lp -= hdof[base + k] * math.log(2.0 / ir_grid[base + k])
-                if not (1e-100 < prod_pc[k] < 1e100):
-                    if 1e-300 < prod_pc[k] < 1e300:
-                        lp += 0.5 * math.log(prod_pc[k])
-                    else:  # an extreme factor: logs one by one
-                        lp += 0.5 * math.log(before_pc[k])
-                        if obs[base + k] > 0.0:
-                            lp += 0.5 * math.log(pc_grid[base + k])
-                    prod_pc[k] = 1.0
-                if not (1e-100 < prod_rep[k] < 1e100):
-                    if 1e-300 < prod_rep[k] < 1e300:
-                        lp -= col_hdof[k] * math.log(prod_rep[k])
-                    else:
-                        lp -= col_hdof[k] * math.log(before_rep[k])
-                        if in_prod[base + k] > 0.0:
-                            lp -= col_hdof[k] * math.log(2.0 / ir_grid[base + k])
-                    prod_rep[k] = 1.0
-            p_i += 1.0 / s2[i]
-            prec[i] = p_i
-            bvec[i] = b_i
-            lp += 0.5 * b_i * b_i / p_i - 0.5 * math.log(s2[i] * p_i)
-        for k in range(K):
-            lp += 0.5 * math.log(prod_pc[k])
-            if col_hdof[k] > 0.0:
-                lp -= col_hdof[k] * math.log(prod_rep[k])
-
-        # --- target link ------------------------------------------------------------------
-        u = x[o_beta]
-        beta = math.exp(u)
-        lp += -0.5 * (beta / s_beta) ** 2 + u
-        alpha_c = x[o_alpha]
-        lp += -0.5 * (alpha_c / s_alpha) ** 2
-        if o_ceil >= 0:
-            u = x[o_ceil]
-            frac = 1.0 / (1.0 + math.exp(-u))
-            # Beta(a, b) density and the log-odds Jacobian: a log f + b log(1 - f)
-            lp += -a_ceil * math.log1p(math.exp(-u)) - b_ceil * math.log1p(math.exp(u))
-            ceiling = chance + (1.0 - chance) * frac
-        else:
-            frac = 0.0
-            ceiling = blob[_CEILING]
-        u = x[o_dsd]
-        dsd = math.exp(u)
-        lp += -0.5 * (dsd / s_disc) ** 2 + u
-        # The target units' capability innovation u and link discrepancy delta are sampled
-        # rotated (build._marginal_capability): zeta = link_z is what the target sees,
-        # e = capability_z the rest; a = beta / sqrt(P), omega = sqrt(a^2 + tau^2),
-        # u = (a zeta + tau e) / omega, and the link is alpha + beta m + omega zeta.
-        span = ceiling - chance
-        sig = np.empty(T)
-        omega = np.empty(T)
-        shift = np.empty(T)  # u / sqrt(P) of each target unit
-        g_q = np.zeros(T)
-        mean_t = 0.0
-        for j in range(T):
-            t = int(t_unit[j])
-            root = math.sqrt(prec[t])
-            a = beta / root
-            omega[j] = math.sqrt(a * a + dsd * dsd)
-            zeta = x[o_dz + j]
-            shift[j] = (a * zeta + dsd * x[o_z + t]) / (omega[j] * root)
-            mean_t += bvec[t] / prec[t] + loc[t] + shift[j]
-        mean_t /= T
-        alpha = alpha_c - mean_t * beta
-        for j in range(T):
-            t = int(t_unit[j])
-            zeta = x[o_dz + j]
-            eta = alpha + (loc[t] + bvec[t] / prec[t]) * beta + omega[j] * zeta
-            sig[j] = 1.0 / (1.0 + math.exp(-eta))
-        for j in range(T):  # successes and failures summed over each unit's replicates
-            q = chance + span * sig[j]
-            if succ[j] > 0.0:
-                lp += succ[j] * math.log(q)
-                g_q[j] += succ[j] / q
-            if fail[j] > 0.0:
-                lp += fail[j] * math.log(1.0 - q)
-                g_q[j] -= fail[j] / (1.0 - q)
-        for i in range(N):
-            zi = x[o_z + i]
-            lp += -0.5 * zi * zi
-        for j in range(T):
-            zeta = x[o_dz + j]
-            lp += -0.5 * zeta * zeta
-
-        # --- reverse pass: target -----------------------------------------------------------
-        g_m = np.zeros(N)  # with respect to m = loc + b / P
-        g_p = np.zeros(N)  # with respect to P, from the rotation
-        g_alpha = 0.0
-        g_beta = 0.0
-        g_dsd = 0.0
-        g_ceiling = 0.0
-        g_eta = np.empty(T)
-        for j in range(T):
-            t = int(t_unit[j])
-            g_eta[j] = g_q[j] * span * sig[j] * (1.0 - sig[j])
-            g_ceiling += g_q[j] * sig[j]
-            g_alpha += g_eta[j]
-            g_beta += g_eta[j] * (loc[t] + bvec[t] / prec[t])
-            g_m[t] += g_eta[j] * beta
-        grad[o_alpha] += g_alpha - alpha_c / s_alpha**2
-        g_beta -= g_alpha * mean_t
-        g_mean = -g_alpha * beta / T  # d alpha / d (m + shift) of each target unit
-        for j in range(T):
-            t = int(t_unit[j])
-            root = math.sqrt(prec[t])
-            a = beta / root
-            w = omega[j]
-            zeta = x[o_dz + j]
-            e = x[o_z + t]
-            g_m[t] += g_mean
-            # shift = (a zeta + tau e) / (omega root); eta has omega zeta
-            g_w = g_eta[j] * zeta - g_mean * shift[j] / w
-            g_a = g_mean * zeta / (w * root) + g_w * a / w
-            g_tau = g_mean * e / (w * root) + g_w * dsd / w
-            g_root = -g_mean * shift[j] / root - g_a * a / root
-            grad[o_dz + j] += g_eta[j] * w + g_mean * a / (w * root) - zeta
-            grad[o_z + t] += g_mean * dsd / (w * root)
-            g_beta += g_a / root
-            g_dsd += g_tau
-            g_p[t] += g_root / (2.0 * root)
-        grad[o_beta] += g_beta * beta - (beta / s_beta) ** 2 + 1.0
-        grad[o_dsd] += g_dsd * dsd - (dsd / s_disc) ** 2 + 1.0
-        if o_ceil >= 0:
-            grad[o_ceil] += (
-                g_ceiling * (1.0 - chance) * frac * (1.0 - frac)
-                + a_ceil * (1.0 - frac)
-                - b_ceil * frac
-            )
-
-        # --- reverse pass: m = loc + b / P, and the marginal's unit terms -----------------
-        g_loc = np.empty(N)
-        g_b = np.empty(N)
-        g_s2 = np.empty(N)
-        for i in range(N):
-            p_i = prec[i]
-            b_i = bvec[i]
-            gm = g_m[i]
-            g_loc[i] = gm
-            g_b[i] = gm / p_i + b_i / p_i
-            g_p[i] += -gm * b_i / p_i**2 - 0.5 * b_i * b_i / p_i**2 - 0.5 / p_i
-            grad[o_z + i] -= x[o_z + i]
-            # P = 1 / s2 + ..., and the -0.5 log(s2) term
-            g_s2[i] = -g_p[i] / s2[i] ** 2 - 0.5 / s2[i]
-
-        # --- pass 2 over the grid: gradients of the cells ----------------------------------
-        g_mu = np.zeros(K)
-        g_lam = np.zeros(K)
-        g_psi2 = np.zeros(K)
-        g_sig2 = np.zeros(K)
-        for i in range(N):
-            base = i * K
-            gb = g_b[i]
-            gp = g_p[i]
-            li = loc[i]
-            acc_loc = 0.0
-            for k in range(K):
-                pc = pc_grid[base + k]  # 0 where unobserved: every term below vanishes
-                ir = ir_grid[base + k]
-                lk = lam[k]
-                r = y[base + k] - mu[k] - lk * li
-                g_r = (gb * lk - r) * pc
-                g_pc = gp * lk * lk + gb * r * lk - 0.5 * r * r
-                g_cv = -(g_pc * pc + 0.5) * pc
-                g_lam[k] += (2.0 * gp * lk + gb * r) * pc - g_r * li
-                g_mu[k] -= g_r
-                acc_loc -= g_r * lk
-                g_psi2[k] += g_cv
-                g_sig2[k] += (
-                    g_cv * inv_j[base + k] - hdof[base + k] * ir + 0.5 * ssq[base + k] * ir * ir
-                )
-            g_loc[i] += acc_loc
-
-        # --- reverse pass: measurement parameters -------------------------------------------
-        for k in range(K):
-            grad[o_mu + k] += g_mu[k] - mu[k] / s_mu**2
-            grad[o_psi + k] += 2.0 * psi2[k] * g_psi2[k] - psi2[k] / s_unique**2 + 1.0
-        zerosum_adjoint(g_lam, K - 1, grad[o_load : o_load + K - 1])
-        for k in range(K - 1):
-            grad[o_load + k] -= x[o_load + k] / s_load**2
-        g_nmu = -(nmu - m_noise) / s_noise_mu**2
-        g_nsd = 0.0
-        for j in range(NS):
-            k = int(strong[j])
-            v = x[o_nstr + j]
-            g_ls = 2.0 * sig2[k] * g_sig2[k]
-            dev = (v - nmu) / nsd**2
-            grad[o_nstr + j] += g_ls - dev
-            g_nmu += dev
-            g_nsd += (v - nmu) ** 2 / nsd**3 - 1.0 / nsd
-        for j in range(NW):
-            k = int(weak[j])
-            zj = x[o_nweak + j]
-            g_ls = 2.0 * sig2[k] * g_sig2[k]
-            grad[o_nweak + j] += g_ls * nsd - zj
-            g_nmu += g_ls
-            g_nsd += g_ls * zj
-        grad[o_nmu] += g_nmu
-        grad[o_nsd] += g_nsd * nsd - (nsd / s_noise_sd) ** 2 + 1.0
-
-        # --- reverse pass: hierarchy ------------------------------------------------------
-        g_fam = np.zeros(F)
-        g_slope = np.zeros(F)
-        g_run = np.zeros(R)
-        g_unit_sd = 0.0
-        for i in range(N):
-            f = int(fam[i])
-            g_fam[f] += g_loc[i]
-            g_slope[f] += g_loc[i] * xs[i] + g_s2[i] * nox[i] * 2.0 * slope[f]
-            if i_run >= 0:
-                g_run[int(run[i])] += g_loc[i]
-            g_unit_sd += g_s2[i] * 2.0 * unit_sd
-        g_comp_sd[i_unit] += g_unit_sd
-        if i_run >= 0:
-            g_run_sd = 0.0
-            for c in range(RC):
-                acc = 0.0
-                for r in range(R):
-                    acc += basis[r * RC + c] * g_run[r]
-                v = x[o_runc + c]
-                grad[o_runc + c] += acc - v / run_sd**2
-                g_run_sd += v * v / run_sd**3 - 1.0 / run_sd
-            g_comp_sd[i_run] += g_run_sd
-        if i_compute >= 0:
-            g_smu = 0.0
-            g_rel = 0.0
-            g_slope_z = np.empty(F)
-            for f in range(F):
-                g_smu += g_slope[f] * (1.0 + rel * slope_z[f])
-                g_rel += g_slope[f] * smu * slope_z[f]
-                g_slope_z[f] = g_slope[f] * smu * rel
-            zerosum_adjoint(g_slope_z, F - 1, grad[o_slz : o_slz + F - 1])
-            for f in range(F - 1):
-                grad[o_slz + f] -= x[o_slz + f]
-            grad[o_spread] += g_rel * rel - (rel / s_spread) ** 2 + 1.0
-            g_comp_sd[i_compute] += g_smu
-        zerosum_adjoint(g_fam, F - 1, grad[o_fam : o_fam + F - 1])
-        for f in range(F - 1):
-            grad[o_fam + f] -= x[o_fam + f] / fam_sd**2
-        g_comp_sd[i_family] += ss_fam / fam_sd**3 - (F - 1) / fam_sd
-        for c in range(C):
-            grad[o_comp + c] += g_comp_sd[c] * comp_sd[c] + a_comp - b_comp * comp_sd[c]
-        return lp
-
+    Everything they call is a module-level function, so the callbacks are no closures and
+    numba's cache, keyed by this file, serves every later process.
+    """
     c_sig = numba.types.int64(
         numba.types.uint64,
         numba.types.CPointer(numba.types.double),
@@ -826,7 +832,7 @@ def _kernels() -> tuple[Any, Any, Any]:
         x = numba.carray(x_ptr, (dim,))
         grad = numba.carray(grad_ptr, (dim,))
         logp = numba.carray(logp_ptr, (1,))
-        value = density(x, blob, grad)
+        value = _density(x, blob, grad)
         logp[0] = value
         for j in range(dim):
             if not math.isfinite(grad[j]):
@@ -855,7 +861,7 @@ def _kernels() -> tuple[Any, Any, Any]:
         return 0
 
     _LOADED.append(True)
-    return density, logp_callback, expand_callback
+    return _density, logp_callback, expand_callback
 
 
 def logp_and_gradient(x: np.ndarray, blob: np.ndarray, grad: np.ndarray) -> float:
@@ -875,8 +881,8 @@ def logp_and_gradient(x: np.ndarray, blob: np.ndarray, grad: np.ndarray) -> floa
     float
         The log density up to a constant.
     """
-    density = _kernels()[0]
-    return float(density(np.ascontiguousarray(x, dtype=np.float64), blob, grad))
+    kernel = _kernels()[0]
+    return float(kernel(np.ascontiguousarray(x, dtype=np.float64), blob, grad))
 
 
 def callback_addresses() -> tuple[int, int]:
