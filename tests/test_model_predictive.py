@@ -264,7 +264,11 @@ def test_observed_forecasts_are_wider_than_true_ones(fit):
     assert (observed["lower"] >= 0.0).all() and (observed["upper"] <= 1.0).all()
     width_true = true["upper"] - true["lower"]
     width_obs = observed["upper"] - observed["lower"]
-    assert (width_obs >= width_true - 0.01).all() and width_obs.mean() > width_true.mean()
+    # per unit, the two widths come from different Monte Carlo draws (1,000 each: ~0.006
+    # standard error on a 90% width here) and the Binomial noise adds only ~0.01, so a unit
+    # may come out a little narrower (seen: 0.198 against 0.209 on a fresh installation);
+    # on average the observed intervals must be wider
+    assert (width_obs >= width_true - 0.03).all() and width_obs.mean() > width_true.mean()
     # the observation noise is centred on the true score
     np.testing.assert_allclose(observed["mean"], true["mean"], atol=0.02)
     pd_default = fc.predictive_samples(n_samples=300, random_seed=5)
