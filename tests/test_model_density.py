@@ -44,6 +44,18 @@ def _design(variant: str):
         n[::3], n[1::3] = 1.0, 2.0
         ss = np.where(n >= 2, design.cell_ss, 0.0)
         design = replace(design, cell_n=n, cell_ss=ss, cell_se2=np.zeros_like(design.cell_se2))
+    elif variant == "no replicates":
+        # one replicate per cell: every noise SD non-centred, no sums of squares
+        sim = simulate(
+            n_families=2,
+            n_runs_per_family=1,
+            n_checkpoints=5,
+            n_proxies=3,
+            n_replicates=1,
+            holdout_share=0.25,
+            random_seed=4,
+        )
+        design = build_design(sim.table, target=sim.table.target)
     elif variant == "missing cells":
         keep = np.ones(len(design.cell_unit), bool)
         keep[::4] = False
@@ -66,7 +78,27 @@ VARIANTS = [
     ("some compute unknown", float("nan")),
     ("mixed replicates", float("nan")),
     ("missing cells", float("nan")),
+    ("no replicates", float("nan")),
+    ("distinct priors", float("nan")),  # no two prior constants equal: catches swapped slots
 ]
+
+#: every prior the density reads, each set to a value no other one has
+DISTINCT_PRIORS = {
+    "component_sd": 0.41,
+    "component_sd_shape": 2.3,
+    "family_slope_spread": 0.27,
+    "proxy_intercept_sd": 1.13,
+    "loading_sd": 0.87,
+    "unique_sd": 0.53,
+    "noise_log_mu": -1.7,
+    "noise_log_mu_sd": 0.91,
+    "noise_log_sd": 0.47,
+    "alpha_sd": 2.2,
+    "beta_sd": 2.9,
+    "ceiling_a": 7.5,
+    "ceiling_b": 1.3,
+    "discrepancy_sd": 0.61,
+}
 
 
 def _pymc_pair(design, priors):
@@ -100,7 +132,8 @@ def _pymc_pair(design, priors):
 @pytest.mark.parametrize(("variant", "ceiling"), VARIANTS)
 def test_density_and_gradient_equal_pymc(variant, ceiling):
     design = _design(variant)
-    priors = resolve_priors({"ceiling": ceiling})
+    overrides = DISTINCT_PRIORS if variant == "distinct priors" else {}
+    priors = resolve_priors({**overrides, "ceiling": ceiling})
     _, packed, pymc_logp, pymc_gradient = _pymc_pair(design, priors)
     rng = np.random.default_rng(0)
     offsets = []

@@ -561,7 +561,9 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
             before_rep[k] = prod_rep[k]
             # factors of 1 where a cell adds no log term (unobserved; not in a product)
             prod_pc[k] *= pc_grid[base + k] + (1.0 - obs[base + k])
-            prod_rep[k] *= 1.0 + in_prod[base + k] * (2.0 * sig2[k] + 2.0 * se2[base + k] - 1.0)
+            # a select, not 1 + in_prod * (2 rep - 1), which loses a tiny rep's digits
+            two_rep = 2.0 * (sig2[k] + se2[base + k])
+            prod_rep[k] *= two_rep if in_prod[base + k] > 0.0 else 1.0
         for k in range(K):
             if col_hdof[k] < 0.0 and hdof[base + k] > 0.0:  # mixed replicate counts
                 lp -= hdof[base + k] * math.log(2.0 / ir_grid[base + k])

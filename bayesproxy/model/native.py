@@ -160,8 +160,9 @@ class _HandWrittenModel:
         start = self.initial_point
 
         def initial_point(seed: int) -> np.ndarray:
-            # PyMC's default start: the support point jittered by U(-1, 1) on the
-            # unconstrained scale
+            # as PyMC's default start: the support point jittered by U(-1, 1) on the
+            # unconstrained scale (PyMC takes the centred log noise SDs' support point from
+            # the already jittered population mean; here it is the prior mean)
             rng = np.random.default_rng(seed)
             return start + rng.uniform(-1.0, 1.0, size=start.shape)
 
