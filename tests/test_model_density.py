@@ -230,3 +230,11 @@ def test_hand_written_and_pymc_graph_fits_agree():
         sd = np.sqrt(0.5 * (x.var(("chain", "draw")) + y.var(("chain", "draw")))) + 1e-12
         diff = np.abs(x.mean(("chain", "draw")) - y.mean(("chain", "draw"))) / sd
         assert float(diff.max()) < 0.3, name
+
+
+def test_unknown_density_is_refused_at_the_door():
+    from bayesproxy import ProxyForecaster
+    from bayesproxy.methods.base import MethodInputError
+
+    with pytest.raises(MethodInputError, match="density must be one of"):
+        ProxyForecaster(target="t", density="jax")

@@ -235,7 +235,7 @@ def sample_native(
     xarray.DataTree
         ``posterior`` (the free parameters) and ``sample_stats``.
     """
-    import nutpie
+    from bayesproxy.model.sampling import run_nutpie
 
     # load the compiled density before sampling starts (a first use after installation
     # compiles it here, not inside the sampler's threads)
@@ -244,15 +244,14 @@ def sample_native(
     compiled = _HandWrittenModel(
         packed=packed, initial_point=support_point(packed, priors), addresses=addresses
     )
-    trace = nutpie.sample(
+    trace = run_nutpie(
         compiled,
         draws=draws,
         tune=tune,
         chains=chains,
-        cores=min(chains, 2),
         seed=seed,
         target_accept=target_accept,
-        progress_bar=progressbar,
+        progressbar=progressbar,
     )
     raw = np.asarray(trace["posterior"][_POINT].values, dtype=np.float64)
     posterior = to_constrained(

@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["DENSITIES", "clear_cache", "sample_model", "sample_nutpie", "structure_key"]
+__all__ = [
+    "DENSITIES",
+    "clear_cache",
+    "run_nutpie",
+    "sample_model",
+    "sample_nutpie",
+    "structure_key",
+]
 
 #: How a fit evaluates the log density: ``"auto"`` uses the hand-written one-factor density
 #: (:mod:`bayesproxy.model.density`) wherever it applies and PyMC's compiled graph
@@ -96,6 +103,36 @@ def _compiled(model: Any, *, var_names: list[str], key: str) -> tuple[Any, bool]
     return compiled, False
 
 
+def run_nutpie(
+    compiled: Any,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool,
+) -> Any:
+    """Run nutpie on a compiled model, at most two chains in parallel.
+
+    Returns
+    -------
+    The trace :func:`nutpie.sample` returns.
+    """
+    import nutpie
+
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, 2),
+        seed=seed,
+        target_accept=target_accept,
+        progress_bar=progressbar,
+    )
+
+
 def sample_nutpie(
     model: Any,
     *,
@@ -128,18 +165,15 @@ def sample_nutpie(
     reused : bool
         Whether a compiled sampler was reused.
     """
-    import nutpie
-
     compiled, reused = _compiled(model, var_names=var_names, key=key)
-    trace = nutpie.sample(
+    trace = run_nutpie(
         compiled,
         draws=draws,
         tune=tune,
         chains=chains,
-        cores=min(chains, 2),
         seed=seed,
         target_accept=target_accept,
-        progress_bar=progressbar,
+        progressbar=progressbar,
     )
     posterior = trace["posterior"].to_dataset()
     # a reused sampler still carries the labels of the table it was compiled for
