@@ -37,6 +37,7 @@ from bayesproxy.model.design import ACCURACY_EPS, Design, DesignError
 
 __all__ = [
     "Hierarchy",
+    "binomial_counts",
     "build_model",
     "hierarchy",
     "noise_split",
@@ -365,8 +366,7 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         q_units = c_t + (ceiling - c_t) * pm.math.sigmoid(lin[t_unit_idx] + delta_sd * delta_z)
         q = q_units[t_pos]
         if design.likelihood == "binomial":
-            n_items = np.round(design.target_n_items).astype("int64")
-            k = np.clip(np.round(design.target_score * n_items), 0, n_items).astype("int64")
+            n_items, k = binomial_counts(design)
             pm.Binomial(
                 "target_obs",
                 n=pm.Data("target_n_items", n_items, dims="target_cell"),
@@ -511,6 +511,21 @@ def _helmert(n: int) -> np.ndarray:
         out[:j, j - 1] = 1.0 / np.sqrt(j * (j + 1))
         out[j, j - 1] = -j / np.sqrt(j * (j + 1))
     return out
+
+
+def binomial_counts(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Item counts and successes of the target's cells (scores rounded to whole items).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(target_n_items=np.array([400.0]), target_score=np.array([0.2501]))
+    >>> [a.tolist() for a in binomial_counts(d)]
+    [[400], [100]]
+    """
+    n_items = np.round(design.target_n_items).astype("int64")
+    return n_items, np.clip(np.round(design.target_score * n_items), 0, n_items).astype("int64")
 
 
 def proxy_grid(design: Design) -> dict[str, np.ndarray]:

@@ -46,7 +46,13 @@ from typing import Any
 import numba
 import numpy as np
 
-from bayesproxy.model.build import hierarchy, noise_split, proxy_grid, run_contrast_basis
+from bayesproxy.model.build import (
+    binomial_counts,
+    hierarchy,
+    noise_split,
+    proxy_grid,
+    run_contrast_basis,
+)
 from bayesproxy.model.design import Design
 
 __all__ = [
@@ -92,15 +98,14 @@ _OFFSET = {name: i for i, name in enumerate(VALUE_VARIABLES)}
     _R,
     _RC,
     _T,
-    _TC,
     _NS,
     _NW,
     _C,
     _NDIM,
     _CHANCE,
     _CEILING,
-) = range(13)
-_X0 = 13  # offsets of the value variables in x
+) = range(12)
+_X0 = 12  # offsets of the value variables in x
 _COMP0 = _X0 + len(VALUE_VARIABLES)  # positions of compute / family / run / unit in comp_sd
 _PRIOR0 = _COMP0 + 4
 _PRIORS = (
@@ -232,8 +237,7 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
         if name in present:
             layout[name] = (offset, shapes[name])
             offset += math.prod(shapes[name])
-    n_items = np.round(design.target_n_items).astype("int64")
-    k = np.clip(np.round(design.target_score * n_items), 0, n_items)
+    n_items, k = binomial_counts(design)
     position = np.searchsorted(t_units, design.target_unit)
     common_hdof = common_half_dof(grid["half_dof"])
     data = {
@@ -265,7 +269,6 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
     header[_R] = len(h.runs)
     header[_RC] = basis.shape[1]
     header[_T] = len(t_units)
-    header[_TC] = len(design.target_unit)
     header[_NS] = len(strong)
     header[_NW] = len(weak)
     header[_C] = len(components)
