@@ -20,18 +20,35 @@ from bayesproxy.model.design import build_design
 from bayesproxy.model.native import support_point, to_constrained
 from bayesproxy.model.priors import resolve_priors
 
+#: the simulated table behind most variants
+BASE_TABLE = {
+    "n_families": 3,
+    "n_runs_per_family": 2,
+    "n_checkpoints": 4,
+    "n_proxies": 6,
+    "n_replicates": 3,
+    "holdout_share": 0.25,
+    "random_seed": 3,
+}
+
+
+def _simulated_design(**overrides):
+    sim = simulate(**{**BASE_TABLE, **overrides})
+    return build_design(sim.table, target=sim.table.target)
+
 
 def _design(variant: str):
-    sim = simulate(
-        n_families=3,
-        n_runs_per_family=2,
-        n_checkpoints=4,
-        n_proxies=6,
-        n_replicates=3,
-        holdout_share=0.25,
-        random_seed=3,
-    )
-    design = build_design(sim.table, target=sim.table.target)
+    if variant == "no replicates":
+        # one replicate per cell: every noise SD non-centred, no sums of squares
+        return _simulated_design(
+            n_families=2,
+            n_runs_per_family=1,
+            n_checkpoints=5,
+            n_proxies=3,
+            n_replicates=1,
+            random_seed=4,
+        )
+    design = _simulated_design()
     if variant == "no compute":
         design = replace(design, x=np.full_like(design.x, np.nan))
     elif variant == "some compute unknown":
@@ -44,18 +61,6 @@ def _design(variant: str):
         n[::3], n[1::3] = 1.0, 2.0
         ss = np.where(n >= 2, design.cell_ss, 0.0)
         design = replace(design, cell_n=n, cell_ss=ss, cell_se2=np.zeros_like(design.cell_se2))
-    elif variant == "no replicates":
-        # one replicate per cell: every noise SD non-centred, no sums of squares
-        sim = simulate(
-            n_families=2,
-            n_runs_per_family=1,
-            n_checkpoints=5,
-            n_proxies=3,
-            n_replicates=1,
-            holdout_share=0.25,
-            random_seed=4,
-        )
-        design = build_design(sim.table, target=sim.table.target)
     elif variant == "missing cells":
         keep = np.ones(len(design.cell_unit), bool)
         keep[::4] = False

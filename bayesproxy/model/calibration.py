@@ -64,7 +64,7 @@ import xarray as xr
 
 from bayesproxy import datasets
 from bayesproxy.errors import BayesproxyError
-from bayesproxy.model.build import build_model, noise_split, proxy_grid
+from bayesproxy.model.build import binomial_counts, build_model, noise_split, proxy_grid
 from bayesproxy.model.derived import _one_factor_capability, add_derived
 from bayesproxy.model.design import ACCURACY_EPS, Design, build_design
 from bayesproxy.model.priors import priors_to_json, resolve_priors
@@ -425,7 +425,7 @@ class ProxySBC(simuk.SBC):
             np.searchsorted(t_units, d.target_unit)
         ]
         if self.target_data == "target_successes":
-            n_items = np.round(d.target_n_items).astype("int64")
+            n_items, _ = binomial_counts(d)
             data["target_successes"] = rng.binomial(n_items, q).astype("int64")
         else:
             kappa = float(one("concentration"))
