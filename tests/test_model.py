@@ -305,3 +305,15 @@ def test_bad_input_raises_bayesproxy_errors(sim):
         ProxyForecaster(target="target").forecast()
     with pytest.raises(BayesproxyError, match="draws"):
         ProxyForecaster(target="target").fit(sim.table, draws=0)
+
+
+def test_non_positive_value_of_a_log_scale_proxy_is_named(sim):
+    design = build_design(sim.table, target="target")
+    kinds = zip(design.proxies, design.scaling.transform, strict=True)
+    logged = [proxy for proxy, kind in kinds if kind == "log"]
+    assert logged, "the simulated table should have a loss-like proxy on the log scale"
+    ds = sim.table.dataset.copy(deep=True)
+    unit = str(ds["unit"].values[3])
+    ds["score"].loc[{"unit": unit, "task": logged[-1]}] = 0.0
+    with pytest.raises(DesignError, match=rf"{logged[-1]!r} is modelled on the log scale.*{unit}"):
+        build_design(ds, target="target", scaling=design.scaling, require_target=False)

@@ -351,29 +351,38 @@ def build_design(
 
     latent = np.empty_like(score)
     se_lat = np.empty_like(score)
-    for k in range(len(proxies)):
-        kind, c, s = scaling.transform[k], scaling.chance[k], scaling.sign[k]
-        vals = score[:, k, :]
+    transforms = np.asarray(scaling.transform)
+    # the proxies of one transform at once: a loop over proxies costs ~0.1 s on 10^4 units
+    for kind in dict.fromkeys(scaling.transform):
+        ks = np.flatnonzero(transforms == kind)
+        vals = score[:, ks, :]
+        c, s = (np.asarray(a, float)[ks][None, :, None] for a in (scaling.chance, scaling.sign))
+        center, scale = (
+            np.asarray(a, float)[ks][None, :, None] for a in (scaling.center, scaling.scale)
+        )
         if kind == "log":
             bad = np.isfinite(vals) & (vals <= 0)
             if bad.any():
-                rows = np.asarray(ds["unit"].values)[np.any(bad, axis=1)]
+                first = int(np.flatnonzero(bad.any(axis=(0, 2)))[0])
+                rows = np.asarray(ds["unit"].values)[np.any(bad[:, first], axis=1)]
                 raise DesignError(
-                    f"proxy {proxies[k]!r} is modelled on the log scale but has values <= 0 "
-                    f"at units {list(map(str, rows[:5]))}.",
+                    f"proxy {proxies[ks[first]]!r} is modelled on the log scale but has values "
+                    f"<= 0 at units {list(map(str, rows[:5]))}.",
                     hint="fix those scores or fit again with a table where they are positive.",
                 )
         with np.errstate(all="ignore"):
-            latent[:, k, :] = (_transform(vals, kind, c, s) - scaling.center[k]) / scaling.scale[k]
-            se_lat[:, k, :] = _se_on_latent(stderr[:, k, :], vals, kind, c) / scaling.scale[k]
+            latent[:, ks, :] = (_transform(vals, kind, c, s) - center) / scale
+            se_lat[:, ks, :] = _se_on_latent(stderr[:, ks, :], vals, kind, c) / scale
 
     observed = np.isfinite(latent)
     n = observed.sum(axis=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(latent, axis=2)
-        ss = np.nansum((latent - mean[:, :, None]) ** 2, axis=2)
-        se2 = np.nanmean(np.where(observed, se_lat**2, np.nan), axis=2)
+    # nanmean / nansum, written out: the same sums without their copies and checks
+    with np.errstate(all="ignore"):
+        mean = np.where(observed, latent, 0.0).sum(axis=2) / n
+        ss = np.where(observed, (latent - mean[:, :, None]) ** 2, 0.0).sum(axis=2)
+        se2_lat = np.where(observed, se_lat**2, np.nan)
+        se2_known = ~np.isnan(se2_lat)
+        se2 = np.where(se2_known, se2_lat, 0.0).sum(axis=2) / se2_known.sum(axis=2)
     cell_unit, cell_proxy = np.nonzero(n > 0)
     se2_cells = np.nan_to_num(se2[cell_unit, cell_proxy], nan=0.0)
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_proxy_evidence"]
+__all__ = ["add_proxy_evidence", "one_factor_posterior"]
 
 #: numba's fallback thread pool (workqueue) aborts on concurrent calls from two threads
 _LOCK = threading.Lock()
@@ -107,3 +107,110 @@ def add_proxy_evidence(
             lam,
             lam * cols(mu),
         )
+
+
+@cache
+def _compiled_posterior() -> Any:
+    import numba
+
+    # One pass per unit: its prior precision and mean per draw, the proxies' evidence (as in
+    # add_proxy_evidence, same order of sums) and the draw theta = m + eps / sqrt(P); the
+    # NumPy version made ~15 passes over (draw, unit) arrays of 10^7 values.
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def kernel(  # pragma: no cover
+        eps, theta_mean, fam, run, x, x2, no_x, new_f, new_r,
+        a_fam, b_fam, a_run, unit_var, fam_var, slope_var, run_var,
+        y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu,
+    ):  # fmt: skip
+        S, N = eps.shape
+        K = y.shape[1]
+        for n in numba.prange(N):
+            f, r = fam[n], run[n]
+            p_prior = np.empty(S)
+            h_prior = np.empty(S)
+            for s in range(S):
+                b = b_fam[f, s]
+                mean = a_fam[f, s] + a_run[r, s] + b * x[n]
+                var = unit_var[s] + new_f[n] * (fam_var[s] + slope_var[s] * x2[n])
+                var += new_r[n] * run_var[s]
+                var += no_x[n] * (b * b)
+                p_prior[s] = 1.0 / var
+                h_prior[s] = p_prior[s] * mean
+            p_sum = np.zeros(S)
+            h_sum = np.zeros(S)
+            for k in range(K):
+                y_nk, inv_nk, se2_nk = y[n, k], inv_j[n, k], se2[n, k]
+                for s in range(S):
+                    prec = 1.0 / (psi2[k, s] + (sig2[k, s] + se2_nk) * inv_nk)
+                    p_sum[s] += lam2[k, s] * prec
+                    h_sum[s] += (lam[k, s] * y_nk - lam_mu[k, s]) * prec
+            total = 0.0
+            for s in range(S):
+                precision = p_prior[s] + p_sum[s]
+                m = (h_prior[s] + h_sum[s]) / precision
+                total += m
+                eps[s, n] = eps[s, n] / np.sqrt(precision) + m
+            theta_mean[n] = total / S
+
+    return kernel
+
+
+def one_factor_posterior(
+    eps: np.ndarray,
+    *,
+    unit: dict[str, np.ndarray],
+    prior: dict[str, np.ndarray],
+    cells: dict[str, np.ndarray],
+    measurement: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Turn standard normal noise into draws of each unit's one-factor capability, in place.
+
+    Per draw ``s`` and unit ``n`` the prior is ``N(mean, var)`` with
+    ``mean = a_fam[f] + a_run[r] + b_fam[f] x`` and
+    ``var = unit_var + new_f (fam_var + slope_var x2) + new_r run_var + no_x b_fam[f]^2``;
+    the proxies add their evidence as in :func:`add_proxy_evidence`, and
+    ``eps`` becomes ``theta = H / P + eps / sqrt(P)``.
+
+    Parameters
+    ----------
+    eps : ndarray, shape (S, N)
+        Standard normal noise; overwritten with the capability draws.
+    unit : dict
+        Per unit (N,): ``fam``, ``run`` (int rows of the tables below), ``x``, ``x2``,
+        ``no_x``, ``new_f``, ``new_r`` (floats).
+    prior : dict
+        ``a_fam``, ``b_fam`` (F', S), ``a_run`` (R', S) and ``unit_var``, ``fam_var``,
+        ``slope_var``, ``run_var`` (S,).
+    cells : dict
+        ``y``, ``inv_j``, ``se2`` (N, K) as for :func:`add_proxy_evidence`.
+    measurement : dict
+        ``psi2``, ``sig2``, ``lam``, ``mu`` (S, K).
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        The posterior mean capability per unit (mean over draws of ``H / P``).
+    """
+    rows = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    cols = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)  # noqa: E731
+    index = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    lam = cols(measurement["lam"])
+    theta_mean = np.empty(eps.shape[1])
+    kernel = _compiled_posterior()
+    with _LOCK:
+        kernel(
+            eps,
+            theta_mean,
+            index(unit["fam"]),
+            index(unit["run"]),
+            *(rows(unit[name]) for name in ("x", "x2", "no_x", "new_f", "new_r")),
+            *(rows(prior[name]) for name in ("a_fam", "b_fam", "a_run")),
+            *(rows(prior[name]) for name in ("unit_var", "fam_var", "slope_var", "run_var")),
+            *(rows(cells[name]) for name in ("y", "inv_j", "se2")),
+            cols(measurement["psi2"]),
+            cols(measurement["sig2"]),
+            lam * lam,
+            lam,
+            lam * cols(measurement["mu"]),
+        )
+    return theta_mean

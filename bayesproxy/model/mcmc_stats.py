@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, special
 
+from bayesproxy.threads import for_row_blocks
+
 __all__ = ["TAIL_PROBS", "diagnose"]
 
 #: Quantiles whose indicator ESS gives the tail ESS (the smaller of the two).
@@ -155,10 +157,15 @@ def diagnose(
     if x.ndim != 3:
         raise ValueError(f"expected draws of shape (chains, draws, quantities), got {x.shape}.")
     out = np.full((3, x.shape[2]), np.nan)
-    # blocks of quantities bound the temporaries (about 10 x the block's draws)
-    for start in range(0, x.shape[2], QUANTITY_BLOCK):
-        block = slice(start, start + QUANTITY_BLOCK)
-        out[:, block] = _diagnose_block(x[..., block], probs)
+    errors = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
+
+    def run(block: slice) -> None:
+        with np.errstate(**errors):
+            out[:, block] = _diagnose_block(x[..., block], probs)
+
+    # blocks of quantities bound the temporaries (about 10 x the block's draws); sorts and
+    # FFTs release the GIL, so the blocks run on parallel threads
+    for_row_blocks(run, x.shape[2], block=QUANTITY_BLOCK)
     return out[0], out[1], out[2]
 
 

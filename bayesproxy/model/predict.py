@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 from bayesproxy.model.design import Design
-from bayesproxy.model.kernels import add_proxy_evidence
+from bayesproxy.model.kernels import one_factor_posterior
 from bayesproxy.threads import block_generators, for_row_blocks
 
 __all__ = [
@@ -267,7 +267,7 @@ def conjugate_capability(
     ``v_k = psi2_k + (sig2_k + se2_k) / J_k``, so the posterior precision is
     ``P0 + sum_k lam_k lam_k' / v_k`` and ``P theta_hat = P0 m0 + sum_k lam_k (y_k - mu_k) / v_k``.
     With one factor the sums over proxies run in one compiled pass over (unit, draw, proxy)
-    (:func:`~bayesproxy.model.kernels.add_proxy_evidence`). With several, the cell
+    (:func:`~bayesproxy.model.kernels.one_factor_posterior`). With several, the cell
     precisions ``1 / v_k`` depend on the unit only through its observation pattern (which
     cells are observed, with how many replicates and which stderr), so with ``grouping``
     they are computed once per pattern shared by several units and the sum over proxies
@@ -385,37 +385,81 @@ def _conjugate_one_factor(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`conjugate_capability` with one factor: scalar precisions, one compiled pass.
 
-    The NumPy steps before and after the compiled loop (which runs its units in parallel
-    itself) run blocks of units on parallel threads; each block draws its noise from a
-    generator of its own (see :func:`unit_block_noise`).
+    The prior (as :func:`_prior` gives it), the proxies' evidence and the draw all happen
+    per unit in one compiled loop (:func:`~bayesproxy.model.kernels.one_factor_posterior`);
+    the noise is drawn first, block by block of units on parallel threads, each block from
+    a generator of its own (see :func:`unit_block_noise`).
     """
     v = draws.values
     S, N = draws.n, design.n_units
-    P, H = np.empty((S, N)), np.empty((S, N))
-
-    def prior(rows: slice) -> None:
-        mean, var = _prior(draws, design, units=np.arange(rows.start, rows.stop))
-        P[:, rows] = 1.0 / var[..., 0, 0]
-        H[:, rows] = P[:, rows] * mean[..., 0]
-
-    for_row_blocks(prior, N)
-    lam = v["loading"][..., 0]
-    add_proxy_evidence(
-        P, H, y, 1.0 / J, se2, v["unique_sd"] ** 2, v["noise_sd"] ** 2, lam, v["proxy_intercept"]
-    )
     theta = np.empty((S, N))
-    theta_mean = np.empty(N)
     noise = unit_block_noise(rng, S, N)
 
-    def posterior(rows: slice) -> None:
-        m = H[:, rows] / P[:, rows]
-        theta_mean[rows] = m.mean(axis=0)
-        eps = noise(rows)
-        eps /= np.sqrt(P[:, rows])
-        theta[:, rows] = eps + m
+    def fill(rows: slice) -> None:
+        theta[:, rows] = noise(rows)
 
-    for_row_blocks(posterior, N)
+    for_row_blocks(fill, N)
+    theta_mean = one_factor_posterior(
+        theta,
+        **_one_factor_prior(draws, design),
+        cells={"y": y, "inv_j": 1.0 / J, "se2": se2},
+        measurement={
+            "psi2": v["unique_sd"] ** 2,
+            "sig2": v["noise_sd"] ** 2,
+            "lam": v["loading"][..., 0],
+            "mu": v["proxy_intercept"],
+        },
+    )
     return theta[..., None], theta_mean[:, None]
+
+
+def _one_factor_prior(draws: ParamDraws, design: Design) -> dict[str, dict[str, np.ndarray]]:
+    """Return the terms of :func:`_prior` with one factor: per-unit indices, per-draw tables.
+
+    A family or run the fit has not seen points at an extra last row of its table: a zero
+    intercept, and for the slope the population's ``slope_mu``; its flag adds the
+    population variance, as in :func:`_prior`.
+    """
+    v = draws.values
+    S = draws.n
+    fam_pos = {f: i for i, f in enumerate(draws.families)}
+    fam = np.where(design.family == "", "(unknown)", design.family)
+    f_idx = np.array([fam_pos.get(f, -1) for f in fam], dtype=np.int64)
+    new_f = f_idx < 0
+    f_idx[new_f] = len(draws.families)
+    zero = np.zeros((1, S))
+    if "run_intercept" in v:
+        run_pos = {r: i for i, r in enumerate(draws.runs)}
+        r_idx = np.array([run_pos.get(r, -1) for r in np.asarray(design.run)], dtype=np.int64)
+        new_r = r_idx < 0
+        r_idx[new_r] = len(draws.runs)
+        a_run = np.vstack([v["run_intercept"][..., 0].T, zero])
+        run_var = v["run_intercept_sd"][:, 0] ** 2
+    else:
+        r_idx, new_r = np.zeros(len(f_idx), dtype=np.int64), np.zeros(len(f_idx), dtype=bool)
+        a_run, run_var = zero, np.zeros(S)
+    has_x = np.isfinite(design.x)
+    x = np.nan_to_num(design.x, nan=0.0)
+    return {
+        "unit": {
+            "fam": f_idx,
+            "run": r_idx,
+            "x": x,
+            "x2": np.where(has_x, x**2, 1.0),  # unknown compute: x ~ N(0, 1), x^2 -> 1
+            "no_x": (~has_x).astype(float),
+            "new_f": new_f.astype(float),
+            "new_r": new_r.astype(float),
+        },
+        "prior": {
+            "a_fam": np.vstack([v["family_intercept"][..., 0].T, zero]),
+            "b_fam": np.vstack([v["family_slope"][..., 0].T, v["slope_mu"][:, 0][None]]),
+            "a_run": a_run,
+            "unit_var": v["unit_sd"][:, 0] ** 2,
+            "fam_var": v["family_intercept_sd"][:, 0] ** 2,
+            "slope_var": v["family_slope_sd"][:, 0] ** 2,
+            "run_var": run_var,
+        },
+    }
 
 
 def unit_block_noise(
@@ -536,7 +580,7 @@ def target_draws(
     excess = np.asarray(excess, float)
     extrapolating = bool(np.any(excess != 0))
     ceiling = v["ceiling"][:, None]
-    out = np.empty((S, N))
+    out = np.empty((N, S))  # written transposed block by block: callers read rows of units
     noise = unit_block_noise(rng, S, N)
 
     def block(rows: slice) -> None:
@@ -559,7 +603,7 @@ def target_draws(
         q += 1.0
         np.divide(ceiling - chance, q, out=q)
         q += chance
-        out[:, rows] = np.clip(q, chance, ceiling, out=q)
+        out[rows] = np.clip(q, chance, ceiling, out=q).T
 
     for_row_blocks(block, N)
-    return out.T
+    return out
