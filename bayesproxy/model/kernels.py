@@ -7,7 +7,8 @@ precision and to precision times mean) into one pass that stays in the CPU cache
 the units in parallel. Each unit's sums run over the proxies in a fixed order, so the result
 does not depend on the number of threads.
 
-numba compiles the loop on first use and caches it on disk, so later processes load it.
+The loops themselves live in :mod:`bayesproxy.model.forecast_loops`; numba compiles them on
+first use and caches them on disk, so later processes load them.
 
 Examples
 --------
@@ -38,30 +39,11 @@ _LOCK = threading.Lock()
 
 
 @cache
-def _compiled() -> Any:
-    import numba
+def _compiled() -> tuple[Any, Any]:
+    """Return the compiled loops (numba is imported here, on first use)."""
+    from bayesproxy.model import forecast_loops
 
-    # The innermost loop runs over draws (independent sums, so it vectorises without
-    # fastmath); each (draw, unit) sum still adds the proxies in their fixed order, so the
-    # result is the same on any number of threads. Parameters come as (K, S) arrays.
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def kernel(P, H, y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu):  # pragma: no cover
-        S, N = P.shape
-        K = y.shape[1]
-        for n in numba.prange(N):
-            p_sum = np.zeros(S)
-            h_sum = np.zeros(S)
-            for k in range(K):
-                y_nk, inv_nk, se2_nk = y[n, k], inv_j[n, k], se2[n, k]
-                for s in range(S):
-                    prec = 1.0 / (psi2[k, s] + (sig2[k, s] + se2_nk) * inv_nk)
-                    p_sum[s] += lam2[k, s] * prec
-                    h_sum[s] += (lam[k, s] * y_nk - lam_mu[k, s]) * prec
-            for s in range(S):
-                P[s, n] += p_sum[s]
-                H[s, n] += h_sum[s]
-
-    return kernel
+    return forecast_loops.add_evidence, forecast_loops.one_factor_draws
 
 
 def add_proxy_evidence(
@@ -93,7 +75,7 @@ def add_proxy_evidence(
     rows = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
     cols = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)  # noqa: E731
     lam = cols(lam)
-    kernel = _compiled()
+    kernel = _compiled()[0]
     with _LOCK:
         kernel(
             P,
@@ -107,52 +89,6 @@ def add_proxy_evidence(
             lam,
             lam * cols(mu),
         )
-
-
-@cache
-def _compiled_posterior() -> Any:
-    import numba
-
-    # One pass per unit: its prior precision and mean per draw, the proxies' evidence (as in
-    # add_proxy_evidence, same order of sums) and the draw theta = m + eps / sqrt(P); the
-    # NumPy version made ~15 passes over (draw, unit) arrays of 10^7 values.
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def kernel(  # pragma: no cover
-        eps, theta_mean, fam, run, x, x2, no_x, new_f, new_r,
-        a_fam, b_fam, a_run, unit_var, fam_var, slope_var, run_var,
-        y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu,
-    ):  # fmt: skip
-        S, N = eps.shape
-        K = y.shape[1]
-        for n in numba.prange(N):
-            f, r = fam[n], run[n]
-            p_prior = np.empty(S)
-            h_prior = np.empty(S)
-            for s in range(S):
-                b = b_fam[f, s]
-                mean = a_fam[f, s] + a_run[r, s] + b * x[n]
-                var = unit_var[s] + new_f[n] * (fam_var[s] + slope_var[s] * x2[n])
-                var += new_r[n] * run_var[s]
-                var += no_x[n] * (b * b)
-                p_prior[s] = 1.0 / var
-                h_prior[s] = p_prior[s] * mean
-            p_sum = np.zeros(S)
-            h_sum = np.zeros(S)
-            for k in range(K):
-                y_nk, inv_nk, se2_nk = y[n, k], inv_j[n, k], se2[n, k]
-                for s in range(S):
-                    prec = 1.0 / (psi2[k, s] + (sig2[k, s] + se2_nk) * inv_nk)
-                    p_sum[s] += lam2[k, s] * prec
-                    h_sum[s] += (lam[k, s] * y_nk - lam_mu[k, s]) * prec
-            total = 0.0
-            for s in range(S):
-                precision = p_prior[s] + p_sum[s]
-                m = (h_prior[s] + h_sum[s]) / precision
-                total += m
-                eps[s, n] = eps[s, n] / np.sqrt(precision) + m
-            theta_mean[n] = total / S
-
-    return kernel
 
 
 def one_factor_posterior(
@@ -196,7 +132,7 @@ def one_factor_posterior(
     index = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     lam = cols(measurement["lam"])
     theta_mean = np.empty(eps.shape[1])
-    kernel = _compiled_posterior()
+    kernel = _compiled()[1]
     with _LOCK:
         kernel(
             eps,
