@@ -68,7 +68,7 @@ from bayesproxy.model.build import binomial_counts, build_model, noise_split, pr
 from bayesproxy.model.derived import _one_factor_capability, add_derived
 from bayesproxy.model.design import ACCURACY_EPS, Design, build_design
 from bayesproxy.model.priors import priors_to_json, resolve_priors
-from bayesproxy.model.sampling import sample_model, structure_key
+from bayesproxy.model.sampling import SamplerSettings, sample_model, structure_key
 
 
 class CalibrationError(BayesproxyError, ValueError):
@@ -476,12 +476,13 @@ class ProxySBC(simuk.SBC):
                 priors=self.priors,
                 var_names=self.free_names,
                 key=self.key,
-                draws=self.draws,
-                tune=self.tune,
-                chains=self.chains,
-                seed=int(self._seeds[idx]),
-                target_accept=self.target_accept,
-                progressbar=False,
+                settings=SamplerSettings(
+                    draws=self.draws,
+                    tune=self.tune,
+                    chains=self.chains,
+                    seed=int(self._seeds[idx]),
+                    target_accept=self.target_accept,
+                ),
             )
         finally:
             with self.model:

@@ -54,7 +54,7 @@ from bayesproxy.model.predict import (
 )
 from bayesproxy.model.predictive import add_predictive_groups, observed_score_draws
 from bayesproxy.model.priors import priors_to_json, resolve_priors
-from bayesproxy.model.sampling import DENSITIES, sample_model, structure_key
+from bayesproxy.model.sampling import DENSITIES, SamplerSettings, sample_model, structure_key
 
 __all__ = ["ProxyForecaster"]
 
@@ -253,12 +253,14 @@ class ProxyForecaster:
                 density=self.density,
                 var_names=free + (["capability"] if self.n_factors > 1 else []),
                 key=structure_key(model, extra=self._structure(design)),
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=seed,
-                target_accept=self.target_accept,
-                progressbar=progressbar,
+                settings=SamplerSettings(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    seed=seed,
+                    target_accept=self.target_accept,
+                    progressbar=progressbar,
+                ),
             )
             posterior = add_derived(
                 trace["posterior"].to_dataset(),

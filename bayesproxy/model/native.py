@@ -25,6 +25,7 @@ import xarray as xr
 
 from bayesproxy.model.density import PackedDensity, callback_addresses, pack
 from bayesproxy.model.design import Design
+from bayesproxy.model.sampling import SamplerSettings
 
 __all__ = ["constrained_name", "sample_native", "support_point", "to_constrained"]
 
@@ -210,12 +211,7 @@ def sample_native(
     design: Design,
     *,
     priors: dict[str, float],
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    target_accept: float,
-    progressbar: bool,
+    settings: SamplerSettings,
 ) -> xr.DataTree:
     """Sample the one-factor model of ``design`` with nutpie on the hand-written density.
 
@@ -226,9 +222,7 @@ def sample_native(
         names, shapes and dimensions of its free parameters).
     design : Design
     priors : dict
-    draws, tune, chains, seed : int
-    target_accept : float
-    progressbar : bool
+    settings : SamplerSettings
 
     Returns
     -------
@@ -244,15 +238,7 @@ def sample_native(
     compiled = _HandWrittenModel(
         packed=packed, initial_point=support_point(packed, priors), addresses=addresses
     )
-    trace = run_nutpie(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-    )
+    trace = run_nutpie(compiled, settings)
     raw = np.asarray(trace["posterior"][_POINT].values, dtype=np.float64)
     posterior = to_constrained(
         raw, packed, dims=dict(model.named_vars_to_dims), coords=dict(model.coords)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ import xarray as xr
 
 __all__ = [
     "DENSITIES",
+    "SamplerSettings",
     "clear_cache",
     "run_nutpie",
     "sample_model",
@@ -42,6 +44,25 @@ __all__ = [
 #: (:mod:`bayesproxy.model.density`) wherever it applies and PyMC's compiled graph
 #: elsewhere; ``"pymc"`` always compiles the graph.
 DENSITIES = ("auto", "pymc")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How nutpie samples a fit: the same for either density.
+
+    Examples
+    --------
+    >>> SamplerSettings(draws=1000, tune=1000, chains=4, seed=0).target_accept
+    0.9
+    """
+
+    draws: int
+    tune: int
+    chains: int
+    seed: int
+    target_accept: float = 0.9
+    progressbar: bool = False
+
 
 #: Compiled samplers kept per process (least recently used dropped first).
 CACHE_SIZE = 4
@@ -103,16 +124,7 @@ def _compiled(model: Any, *, var_names: list[str], key: str) -> tuple[Any, bool]
     return compiled, False
 
 
-def run_nutpie(
-    compiled: Any,
-    *,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    target_accept: float,
-    progressbar: bool,
-) -> Any:
+def run_nutpie(compiled: Any, settings: SamplerSettings) -> Any:
     """Run nutpie on a compiled model, at most two chains in parallel.
 
     Returns
@@ -123,27 +135,18 @@ def run_nutpie(
 
     return nutpie.sample(
         compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=min(chains, 2),
-        seed=seed,
-        target_accept=target_accept,
-        progress_bar=progressbar,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=min(settings.chains, 2),
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        progress_bar=settings.progressbar,
     )
 
 
 def sample_nutpie(
-    model: Any,
-    *,
-    var_names: list[str],
-    key: str,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    target_accept: float,
-    progressbar: bool,
+    model: Any, *, var_names: list[str], key: str, settings: SamplerSettings
 ) -> tuple[xr.DataTree, bool]:
     """Sample ``model`` (compiling it unless a sampler of the same structure is cached).
 
@@ -154,9 +157,7 @@ def sample_nutpie(
         Variables the sampler writes to the posterior.
     key : str
         From :func:`structure_key`.
-    draws, tune, chains, seed : int
-    target_accept : float
-    progressbar : bool
+    settings : SamplerSettings
 
     Returns
     -------
@@ -166,15 +167,7 @@ def sample_nutpie(
         Whether a compiled sampler was reused.
     """
     compiled, reused = _compiled(model, var_names=var_names, key=key)
-    trace = run_nutpie(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-    )
+    trace = run_nutpie(compiled, settings)
     posterior = trace["posterior"].to_dataset()
     # a reused sampler still carries the labels of the table it was compiled for
     labels = {
@@ -196,12 +189,7 @@ def sample_model(
     priors: dict[str, float],
     var_names: list[str],
     key: str,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    target_accept: float,
-    progressbar: bool,
+    settings: SamplerSettings,
     density: str = "auto",
 ) -> tuple[xr.DataTree, bool, str]:
     """Sample ``model`` with nutpie on the density ``density`` selects.
@@ -212,7 +200,7 @@ def sample_model(
     design : Design
         The design ``model`` was built from.
     priors : dict
-    var_names, key, draws, tune, chains, seed, target_accept, progressbar
+    var_names, key, settings
         As for :func:`sample_nutpie` (the hand-written density writes the free parameters).
     density : {"auto", "pymc"}
         See :data:`DENSITIES`.
@@ -234,27 +222,7 @@ def sample_model(
     n_factors = len(model.coords["factor"])
     if density == "auto" and hand_written.supports(design, n_factors=n_factors):
         reused = hand_written.is_loaded()
-        trace = sample_native(
-            model,
-            design,
-            priors=priors,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            target_accept=target_accept,
-            progressbar=progressbar,
-        )
+        trace = sample_native(model, design, priors=priors, settings=settings)
         return trace, reused, "hand-written"
-    trace, reused = sample_nutpie(
-        model,
-        var_names=var_names,
-        key=key,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-    )
+    trace, reused = sample_nutpie(model, var_names=var_names, key=key, settings=settings)
     return trace, reused, "pymc"
