@@ -8,7 +8,8 @@ cell ``j`` of unit ``i``,
 with ``k_j ~ Binomial(n_j, q_j)`` successes when every target cell has an item count, and
 ``y_j ~ Beta(q_j kappa, (1 - q_j) kappa)`` on the score (clipped into
 ``[ACCURACY_EPS / 10, 1 - ACCURACY_EPS / 10]``) otherwise. Everything here is evaluated
-from the fit's ``posterior`` and ``design`` groups with NumPy and SciPy, so a fit gets its
+from the fit's ``posterior`` and ``design`` groups with NumPy, SciPy and the compiled
+Binomial sampler of :mod:`bayesproxy.model.binomial`, so a fit gets its
 ``posterior_predictive`` and ``log_likelihood`` groups (what PPC, PSIS-LOO and LOO-PIT
 need) in well under a second and without compiling the PyMC model again.
 
