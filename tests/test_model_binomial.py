@@ -172,6 +172,7 @@ def test_whole_float_counts_are_accepted():
         (np.array([3.5, 4.0]), np.full((2, 2), 0.5), "whole"),
         (np.array([np.nan, 4.0]), np.full((2, 2), 0.5), "whole"),
         (np.array(["a", "b"]), np.full((2, 2), 0.5), "integers"),
+        (np.array([3.0, 1e19]), np.full((2, 2), 0.5), "at most 2\\*\\*53"),
     ],
 )
 def test_bad_inputs_raise(n_items, q, match):

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import special
+from scipy import special, stats
 
 from bayesproxy import datasets, plots
 from bayesproxy.errors import ConvergenceWarning
@@ -26,6 +26,9 @@ from bayesproxy.methods.base import MethodInputError
 from bayesproxy.model import ProxyForecaster
 from bayesproxy.model.predictive import (
     PredictiveInputError,
+    _Link,
+    _log_likelihood,
+    _posterior_predictive,
     add_predictive_groups,
     observed_score_draws,
     target_log_likelihood,
@@ -333,3 +336,26 @@ def test_forecast_command_kind(binomial, tmp_path):
     assert wider > (frames["true"]["upper"] - frames["true"]["lower"]).mean()
     result = runner.invoke(app, ["forecast", str(path), "--kind", "bogus", "--out", "x.csv"])
     assert result.exit_code == 2
+
+
+def test_a_target_cell_of_zero_items_has_zero_successes():
+    """A cell evaluated on no items: no successes, log-likelihood 0 (as SciPy's logpmf)."""
+    rng = np.random.default_rng(0)
+    q = rng.uniform(0.2, 0.9, size=(2, 50, 3))
+    link = _Link(
+        q=q,
+        likelihood="binomial",
+        n_items=np.array([0, 10, 400]),
+        kappa=None,
+        chain=np.arange(2),
+        draw=np.arange(50),
+        cells=np.arange(3),
+    )
+    pp = _posterior_predictive(link, rng=rng)["target_obs"].values
+    assert pp.dtype == np.int64 and (pp[..., 0] == 0).all()
+    assert ((pp[..., 1] >= 0) & (pp[..., 1] <= 10)).all() and pp[..., 2].max() > 10
+    ll = _log_likelihood(link, np.array([0, 4, 200]))["target_obs"].values
+    assert (ll[..., 0] == 0).all()
+    np.testing.assert_allclose(
+        ll[..., 1:], stats.binom.logpmf([4, 200], [10, 400], q[..., 1:]), rtol=1e-12
+    )

@@ -46,6 +46,8 @@ __all__ = ["binomial_fractions"]
 #: Elements of the flattened (rows, draws) grid per generator: fixed, so the draws do not
 #: depend on the number of threads, and large enough that seeding costs nothing.
 _BLOCK = 1 << 15
+#: Largest ``n`` accepted: counts are handled as float64, exact up to 2**53.
+_N_MAX = 1 << 53
 #: Largest ``n`` whose ``log(k!)`` comes from the table (8 MiB); larger ``n`` use Stirling.
 _TABLE_MAX = 1 << 20
 #: ``log(k!) - Stirling(k)`` for k = 0..9, where the series below is not accurate enough.
@@ -249,6 +251,8 @@ def _as_counts(n_items: np.ndarray) -> np.ndarray:
             raise ValueError("n_items must hold whole numbers.")
     elif not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"n_items must be integers, got dtype {arr.dtype}.")
+    if arr.size and arr.max() > _N_MAX:
+        raise ValueError(f"n_items must be at most 2**53, got {arr.max()}.")
     counts = arr.astype(np.int64)
     if counts.size and counts.min() < 1:
         raise ValueError(f"n_items must be >= 1, got a minimum of {counts.min()}.")
@@ -279,7 +283,8 @@ def binomial_fractions(
     Raises
     ------
     ValueError
-        If ``q`` is not 2-D with one row per entry of ``n_items``, or a count is below 1.
+        If ``q`` is not 2-D with one row per entry of ``n_items``, or ``n_items`` is not
+        1-D, holds non-whole or non-numeric values, or a count below 1 or above 2**53.
 
     Examples
     --------

@@ -192,7 +192,9 @@ def _log_compute(ds: xr.Dataset) -> np.ndarray:
         return np.where(np.isfinite(flops) & (flops > 0), np.log10(flops), np.nan)
 
 
-def _transform(values: np.ndarray, kind: str, chance: float, sign: float) -> np.ndarray:
+def _transform(
+    values: np.ndarray, kind: str, chance: float | np.ndarray, sign: float | np.ndarray
+) -> np.ndarray:
     if kind == "logit":
         r = np.clip((values - chance) / (1.0 - chance), ACCURACY_EPS, 1.0 - ACCURACY_EPS)
         return np.log(r) - np.log1p(-r)
@@ -201,7 +203,9 @@ def _transform(values: np.ndarray, kind: str, chance: float, sign: float) -> np.
     return sign * values
 
 
-def _se_on_latent(se: np.ndarray, values: np.ndarray, kind: str, chance: float) -> np.ndarray:
+def _se_on_latent(
+    se: np.ndarray, values: np.ndarray, kind: str, chance: float | np.ndarray
+) -> np.ndarray:
     """Delta-method standard error on the transformed scale (before standardising)."""
     if kind == "logit":
         r = np.clip((values - chance) / (1.0 - chance), ACCURACY_EPS, 1.0 - ACCURACY_EPS)
@@ -376,7 +380,8 @@ def build_design(
 
     observed = np.isfinite(latent)
     n = observed.sum(axis=2)
-    # nanmean / nansum, written out: the same sums without their copies and checks
+    # nanmean / nansum written out, over the finite cells only (nanmean also averaged in
+    # an infinite transformed score, which n did not count)
     with np.errstate(all="ignore"):
         mean = np.where(observed, latent, 0.0).sum(axis=2) / n
         ss = np.where(observed, (latent - mean[:, :, None]) ** 2, 0.0).sum(axis=2)

@@ -2,13 +2,13 @@
 
 Forecasting 10,000 new units from 1,000 posterior draws visits 10^7 (draw, unit) pairs per
 proxy. In NumPy each elementwise step of the conjugate update is a pass over an array of that
-size; the loop below fuses them (cell precision, its contribution to the capability's
-precision and to precision times mean) into one pass that stays in the CPU cache, and runs
-the units in parallel. Each unit's sums run over the proxies in a fixed order, so the result
-does not depend on the number of threads.
+size; the loops of :mod:`~bayesproxy.model.forecast_loops` fuse them (cell precision, its
+contribution to the capability's precision and to precision times mean) into one pass that
+stays in the CPU cache, and run the units in parallel. Each unit's sums run over the
+proxies in a fixed order, so the result does not depend on the number of threads.
 
-The loops themselves live in :mod:`bayesproxy.model.forecast_loops`; numba compiles them on
-first use and caches them on disk, so later processes load them.
+numba compiles those loops on first use and caches them on disk, so later processes load
+them.
 
 Examples
 --------
@@ -36,6 +36,15 @@ __all__ = ["add_proxy_evidence", "one_factor_posterior"]
 
 #: numba's fallback thread pool (workqueue) aborts on concurrent calls from two threads
 _LOCK = threading.Lock()
+
+
+def _rows(a: Any) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _cols(a: Any) -> np.ndarray:
+    """(S, K) draws of per-proxy parameters as the (K, S) rows the loops read."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)
 
 
 @cache
@@ -72,22 +81,20 @@ def add_proxy_evidence(
     psi2, sig2, lam, mu : ndarray, shape (S, K)
         Per draw: squared unique SDs, squared replicate-noise SDs, loadings and intercepts.
     """
-    rows = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    cols = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)  # noqa: E731
-    lam = cols(lam)
+    lam = _cols(lam)
     kernel = _compiled()[0]
     with _LOCK:
         kernel(
             P,
             H,
-            rows(y),
-            rows(inv_j),
-            rows(se2),
-            cols(psi2),
-            cols(sig2),
+            _rows(y),
+            _rows(inv_j),
+            _rows(se2),
+            _cols(psi2),
+            _cols(sig2),
             lam * lam,
             lam,
-            lam * cols(mu),
+            lam * _cols(mu),
         )
 
 
@@ -127,26 +134,23 @@ def one_factor_posterior(
     ndarray, shape (N,)
         The posterior mean capability per unit (mean over draws of ``H / P``).
     """
-    rows = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    cols = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float64).T)  # noqa: E731
-    index = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
-    lam = cols(measurement["lam"])
+    lam = _cols(measurement["lam"])
     theta_mean = np.empty(eps.shape[1])
     kernel = _compiled()[1]
     with _LOCK:
         kernel(
             eps,
             theta_mean,
-            index(unit["fam"]),
-            index(unit["run"]),
-            *(rows(unit[name]) for name in ("x", "x2", "no_x", "new_f", "new_r")),
-            *(rows(prior[name]) for name in ("a_fam", "b_fam", "a_run")),
-            *(rows(prior[name]) for name in ("unit_var", "fam_var", "slope_var", "run_var")),
-            *(rows(cells[name]) for name in ("y", "inv_j", "se2")),
-            cols(measurement["psi2"]),
-            cols(measurement["sig2"]),
+            np.ascontiguousarray(unit["fam"], dtype=np.int64),
+            np.ascontiguousarray(unit["run"], dtype=np.int64),
+            *(_rows(unit[name]) for name in ("x", "x2", "no_x", "new_f", "new_r")),
+            *(_rows(prior[name]) for name in ("a_fam", "b_fam", "a_run")),
+            *(_rows(prior[name]) for name in ("unit_var", "fam_var", "slope_var", "run_var")),
+            *(_rows(cells[name]) for name in ("y", "inv_j", "se2")),
+            _cols(measurement["psi2"]),
+            _cols(measurement["sig2"]),
             lam * lam,
             lam,
-            lam * cols(measurement["mu"]),
+            lam * _cols(measurement["mu"]),
         )
     return theta_mean

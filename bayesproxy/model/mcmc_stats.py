@@ -163,8 +163,8 @@ def diagnose(
         with np.errstate(**errors):
             out[:, block] = _diagnose_block(x[..., block], probs)
 
-    # blocks of quantities bound the temporaries (about 10 x the block's draws); sorts and
-    # FFTs release the GIL, so the blocks run on parallel threads
+    # blocks of quantities bound the temporaries (about 10 x the block's draws, per thread);
+    # sorts and FFTs release the GIL, so the blocks run on parallel threads
     for_row_blocks(run, x.shape[2], block=QUANTITY_BLOCK)
     return out[0], out[1], out[2]
 

@@ -25,7 +25,7 @@ import xarray as xr
 
 from bayesproxy.model.density import PackedDensity, callback_addresses, pack
 from bayesproxy.model.design import Design
-from bayesproxy.model.sampling import SamplerSettings
+from bayesproxy.model.sampling import SamplerSettings, run_nutpie
 
 __all__ = ["constrained_name", "sample_native", "support_point", "to_constrained"]
 
@@ -229,8 +229,6 @@ def sample_native(
     xarray.DataTree
         ``posterior`` (the free parameters) and ``sample_stats``.
     """
-    from bayesproxy.model.sampling import run_nutpie
-
     # load the compiled density before sampling starts (a first use after installation
     # compiles it here, not inside the sampler's threads)
     addresses = callback_addresses()

@@ -140,6 +140,17 @@ def _take_known(values: np.ndarray, idx: np.ndarray, fallback: np.ndarray) -> np
     return np.where(known[None, :, None], picked, fallback[:, None, :])
 
 
+def _level_index(levels: list[str], labels: np.ndarray) -> np.ndarray:
+    """Position of each label among the fitted ``levels``; -1 for a level the fit has not seen."""
+    position = {level: i for i, level in enumerate(levels)}
+    return np.array([position.get(label, -1) for label in labels], dtype=np.int64)
+
+
+def _family_index(draws: ParamDraws, family: np.ndarray) -> np.ndarray:
+    """:func:`_level_index` of families (a unit without one is in ``"(unknown)"``)."""
+    return _level_index(draws.families, np.where(family == "", "(unknown)", family))
+
+
 def _prior(
     draws: ParamDraws, design: Design, *, units: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -152,9 +163,7 @@ def _prior(
     family, run, x = design.family[pick], np.asarray(design.run)[pick], design.x[pick]
     S, N = draws.n, len(x)
     D = v["slope_mu"].shape[-1]
-    fam_pos = {f: i for i, f in enumerate(draws.families)}
-    fam = np.where(family == "", "(unknown)", family)
-    f_idx = np.array([fam_pos.get(f, -1) for f in fam], dtype=np.intp)
+    f_idx = _family_index(draws, family)
     new_f = (f_idx < 0).astype(float)[None, :, None]
     zero = np.zeros((S, D))
     # a new family: its intercept and slope are draws from the population
@@ -168,8 +177,7 @@ def _prior(
         v["family_intercept_sd"][:, None, :] ** 2 + v["family_slope_sd"][:, None, :] ** 2 * x2
     )
     if "run_intercept" in v:
-        run_pos = {r: i for i, r in enumerate(draws.runs)}
-        r_idx = np.array([run_pos.get(r, -1) for r in run], dtype=np.intp)
+        r_idx = _level_index(draws.runs, run)
         a += _take_known(v["run_intercept"], r_idx, zero)
         var += (r_idx < 0).astype(float)[None, :, None] * v["run_intercept_sd"][:, None, :] ** 2
     mean = a + b * x[None, :, None]
@@ -422,15 +430,12 @@ def _one_factor_prior(draws: ParamDraws, design: Design) -> dict[str, dict[str, 
     """
     v = draws.values
     S = draws.n
-    fam_pos = {f: i for i, f in enumerate(draws.families)}
-    fam = np.where(design.family == "", "(unknown)", design.family)
-    f_idx = np.array([fam_pos.get(f, -1) for f in fam], dtype=np.int64)
+    f_idx = _family_index(draws, design.family)
     new_f = f_idx < 0
     f_idx[new_f] = len(draws.families)
     zero = np.zeros((1, S))
     if "run_intercept" in v:
-        run_pos = {r: i for i, r in enumerate(draws.runs)}
-        r_idx = np.array([run_pos.get(r, -1) for r in np.asarray(design.run)], dtype=np.int64)
+        r_idx = _level_index(draws.runs, np.asarray(design.run))
         new_r = r_idx < 0
         r_idx[new_r] = len(draws.runs)
         a_run = np.vstack([v["run_intercept"][..., 0].T, zero])

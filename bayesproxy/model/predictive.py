@@ -274,9 +274,12 @@ def _posterior_predictive(link: _Link, *, rng: np.random.Generator) -> xr.Datase
         assert link.n_items is not None
         from bayesproxy.model.binomial import binomial_fractions  # imports numba
 
-        # cells as rows, draws as columns
+        # cells as rows, draws as columns; a cell of 0 items has 0 successes (the sampler
+        # takes n >= 1, so it draws 1 item there and the result is discarded)
         p = np.clip(link.q, 0.0, 1.0).reshape(-1, link.q.shape[-1]).T
-        counts = np.round(binomial_fractions(link.n_items, p, rng=rng) * link.n_items[:, None])
+        n = np.maximum(link.n_items, 1)[:, None]
+        counts = np.round(binomial_fractions(n[:, 0], p, rng=rng) * n)
+        counts[link.n_items < 1] = 0
         values = np.ascontiguousarray(counts.T).reshape(link.q.shape).astype(np.int64)
     else:
         assert link.kappa is not None
