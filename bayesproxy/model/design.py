@@ -360,9 +360,9 @@ def build_design(
     for kind in dict.fromkeys(scaling.transform):
         ks = np.flatnonzero(transforms == kind)
         vals = score[:, ks, :]
-        c, s = (np.asarray(a, float)[ks][None, :, None] for a in (scaling.chance, scaling.sign))
-        center, scale = (
-            np.asarray(a, float)[ks][None, :, None] for a in (scaling.center, scaling.scale)
+        c, s, center, scale = (
+            np.asarray(a, float)[ks][None, :, None]
+            for a in (scaling.chance, scaling.sign, scaling.center, scaling.scale)
         )
         if kind == "log":
             bad = np.isfinite(vals) & (vals <= 0)
