@@ -36,6 +36,7 @@ import pytensor.tensor as pt
 from bayesproxy.model.design import ACCURACY_EPS, Design, DesignError
 
 __all__ = [
+    "FAMILY_SLOPE_CENTRING",
     "Hierarchy",
     "binomial_counts",
     "build_model",
@@ -44,6 +45,13 @@ __all__ = [
     "proxy_grid",
     "run_contrast_basis",
 ]
+
+#: How far the families' slope deviations are centred, ``w`` in [0, 1]: the sampler sees
+#: ``family_slope_dev ~ N(0, spread**w)`` and the deviation is ``spread**(1 - w)`` times it
+#: (Papaspiliopoulos, Roberts and Sköld 2007, "A general framework for the parametrization
+#: of hierarchical models"). The model is the same for every ``w``; only the geometry the
+#: sampler meets changes (see the comment in :func:`build_model`).
+FAMILY_SLOPE_CENTRING = 0.5
 
 
 @dataclass(frozen=True)
@@ -239,16 +247,24 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
         if "compute" in parts:
             rel_sd = pm.HalfNormal("family_slope_spread", priors["family_slope_spread"])
             slope_mu = pm.Deterministic("slope_mu", sd["compute"], dims="factor")
-            slope_sd = pm.Deterministic("family_slope_sd", slope_mu * rel_sd, dims="factor")
-            # non-centred: a handful of families rarely pins their spread away from 0, and a
-            # centred slope then funnels into it (divergences on small tables). Zero-sum, as
-            # the intercepts: slope_mu is then the families' mean slope, not a level that a
-            # common shift of every z (with a larger spread) could stand in for.
-            slope_z = pm.ZeroSumNormal(
-                "family_slope_z", sigma=1.0, dims=("factor", "family"), n_zerosum_axes=1
+            pm.Deterministic("family_slope_sd", slope_mu * rel_sd, dims="factor")
+            # Partially non-centred: a handful of families rarely pins their spread down, so
+            # its posterior spans orders of magnitude. Centred slopes funnel where the spread
+            # is small, non-centred ones where it is large and the slopes are well measured
+            # (divergences on the reference tables); halfway between, neither end narrows as
+            # fast. Zero-sum, as the intercepts: slope_mu is then the families' mean slope,
+            # not a level that a common shift of every deviation could stand in for.
+            w = FAMILY_SLOPE_CENTRING
+            slope_dev = pm.ZeroSumNormal(
+                "family_slope_dev",
+                sigma=rel_sd**w,
+                dims=("factor", "family"),
+                n_zerosum_axes=1,
             )
             b_family = pm.Deterministic(
-                "family_slope", slope_mu + slope_sd * slope_z.T, dims=("family", "factor")
+                "family_slope",
+                slope_mu * (1.0 + rel_sd ** (1.0 - w) * slope_dev.T),
+                dims=("family", "factor"),
             )
         else:  # no unit has a known compute: no slopes
             b_family = pt.zeros((len(h.families), D))

@@ -47,6 +47,7 @@ import numba
 import numpy as np
 
 from bayesproxy.model.build import (
+    FAMILY_SLOPE_CENTRING,
     binomial_counts,
     hierarchy,
     noise_split,
@@ -71,7 +72,7 @@ VALUE_VARIABLES = (
     "component_sd_log__",
     "family_effect_zerosum__",
     "family_slope_spread_log__",
-    "family_slope_z_zerosum__",
+    "family_slope_dev_zerosum__",
     "run_effect_contrast",
     "proxy_intercept",
     "loading_deviation_zerosum__",
@@ -104,8 +105,9 @@ _OFFSET = {name: i for i, name in enumerate(VALUE_VARIABLES)}
     _NDIM,
     _CHANCE,
     _CEILING,
-) = range(12)
-_X0 = 12  # offsets of the value variables in x
+    _CENTRING,
+) = range(13)
+_X0 = 13  # offsets of the value variables in x
 _COMP0 = _X0 + len(VALUE_VARIABLES)  # positions of compute / family / run / unit in comp_sd
 _PRIOR0 = _COMP0 + 4
 _PRIORS = (
@@ -215,7 +217,7 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
         "component_sd_log__": (1, len(components)),
         "family_effect_zerosum__": (1, n_fam - 1),
         "family_slope_spread_log__": (),
-        "family_slope_z_zerosum__": (1, n_fam - 1),
+        "family_slope_dev_zerosum__": (1, n_fam - 1),
         "run_effect_contrast": (basis.shape[1], 1),
         "proxy_intercept": (n_prox,),
         "loading_deviation_zerosum__": (1, n_prox - 1),
@@ -279,6 +281,8 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
         if math.isnan(priors["ceiling"])
         else max(priors["ceiling"], design.target_chance + 1e-3)
     )
+    # in the header, not a global of the kernel: numba's disk cache would keep a stale value
+    header[_CENTRING] = FAMILY_SLOPE_CENTRING
     for name, (start, _) in layout.items():
         header[_X0 + _OFFSET[name]] = start
     for j, part in enumerate(("compute", "family", "run", "unit")):
@@ -377,6 +381,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     NW = int(blob[_NW])
     C = int(blob[_C])
     chance = blob[_CHANCE]
+    w_slope = blob[_CENTRING]
     a_comp = blob[_PRIOR0 + 0]
     b_comp = a_comp / blob[_PRIOR0 + 1]
     s_spread = blob[_PRIOR0 + 2]
@@ -414,7 +419,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     o_comp = int(blob[_X0 + 0])
     o_fam = int(blob[_X0 + 1])
     o_spread = int(blob[_X0 + 2])
-    o_slz = int(blob[_X0 + 3])
+    o_sld = int(blob[_X0 + 3])
     o_runc = int(blob[_X0 + 4])
     o_mu = int(blob[_X0 + 5])
     o_load = int(blob[_X0 + 6])
@@ -454,19 +459,27 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     lp += -0.5 * ss_fam / fam_sd**2 - (F - 1) * math.log(fam_sd)
 
     slope = np.zeros(F)
-    slope_z = np.zeros(F)
+    slope_dev = np.zeros(F)
     rel = 0.0
     smu = 0.0
+    dev_prec = 1.0  # of the slope deviations: spread ** -(2 w)
+    dev_scale = 0.0  # spread ** (1 - w)
+    ss_dev = 0.0
     if i_compute >= 0:
         u = x[o_spread]
         rel = math.exp(u)
         lp += -0.5 * (rel / s_spread) ** 2 + u
-        _zerosum_extend(x[o_slz : o_slz + F - 1], F - 1, slope_z)
+        # partially non-centred (build.FAMILY_SLOPE_CENTRING): dev ~ N(0, spread ** w), the
+        # slope deviation is spread ** (1 - w) dev
+        _zerosum_extend(x[o_sld : o_sld + F - 1], F - 1, slope_dev)
         for f in range(F - 1):
-            lp += -0.5 * x[o_slz + f] ** 2
+            ss_dev += x[o_sld + f] ** 2
+        dev_prec = math.exp(-2.0 * w_slope * u)
+        dev_scale = math.exp((1.0 - w_slope) * u)
+        lp += -0.5 * ss_dev * dev_prec - w_slope * (F - 1) * u
         smu = comp_sd[i_compute]
         for f in range(F):
-            slope[f] = smu * (1.0 + rel * slope_z[f])
+            slope[f] = smu * (1.0 + dev_scale * slope_dev[f])
 
     run_eff = np.zeros(R)
     run_sd = 1.0
@@ -806,16 +819,21 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
         g_comp_sd[i_run] += g_run_sd
     if i_compute >= 0:
         g_smu = 0.0
-        g_rel = 0.0
-        g_slope_z = np.empty(F)
+        g_scale = 0.0
+        g_slope_dev = np.empty(F)
         for f in range(F):
-            g_smu += g_slope[f] * (1.0 + rel * slope_z[f])
-            g_rel += g_slope[f] * smu * slope_z[f]
-            g_slope_z[f] = g_slope[f] * smu * rel
-        _zerosum_adjoint(g_slope_z, F - 1, grad[o_slz : o_slz + F - 1])
+            g_smu += g_slope[f] * (1.0 + dev_scale * slope_dev[f])
+            g_scale += g_slope[f] * smu * slope_dev[f]
+            g_slope_dev[f] = g_slope[f] * smu * dev_scale
+        _zerosum_adjoint(g_slope_dev, F - 1, grad[o_sld : o_sld + F - 1])
         for f in range(F - 1):
-            grad[o_slz + f] -= x[o_slz + f]
-        grad[o_spread] += g_rel * rel - (rel / s_spread) ** 2 + 1.0
+            grad[o_sld + f] -= x[o_sld + f] * dev_prec
+        grad[o_spread] += (
+            g_scale * (1.0 - w_slope) * dev_scale
+            + w_slope * (ss_dev * dev_prec - (F - 1))
+            - (rel / s_spread) ** 2
+            + 1.0
+        )
         g_comp_sd[i_compute] += g_smu
     _zerosum_adjoint(g_fam, F - 1, grad[o_fam : o_fam + F - 1])
     for f in range(F - 1):

@@ -17,7 +17,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayesproxy.model.build import hierarchy, noise_split, proxy_grid, run_contrast_basis
+from bayesproxy.model.build import (
+    FAMILY_SLOPE_CENTRING,
+    hierarchy,
+    noise_split,
+    proxy_grid,
+    run_contrast_basis,
+)
 from bayesproxy.model.design import Design
 from bayesproxy.model.kernels import add_proxy_evidence
 
@@ -163,9 +169,12 @@ def add_derived(
     post["family_intercept_sd"] = part_sd("family")
     post["family_intercept"] = post["family_effect"]
     post["slope_mu"] = part_sd("compute")
-    if "family_slope_z" in post:
-        post["family_slope_sd"] = post["slope_mu"] * post["family_slope_spread"]
-        post["family_slope"] = post["slope_mu"] + post["family_slope_sd"] * post["family_slope_z"]
+    if "family_slope_dev" in post:
+        spread = post["family_slope_spread"]
+        post["family_slope_sd"] = post["slope_mu"] * spread
+        post["family_slope"] = post["slope_mu"] * (
+            1.0 + spread ** (1.0 - FAMILY_SLOPE_CENTRING) * post["family_slope_dev"]
+        )
     else:  # no unit has a known compute
         post["family_slope_sd"] = xr.zeros_like(post["slope_mu"])
         post["family_slope"] = xr.zeros_like(post["family_intercept"])

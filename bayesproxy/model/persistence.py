@@ -27,9 +27,10 @@ from bayesproxy.errors import ModelFileError
 __all__ = ["SCHEMA_VERSION", "check_schema", "read_datatree", "write_datatree"]
 
 #: Version of the layout of a saved fit; bump on any incompatible change (2: one factor's
-#: hierarchy has an SD per level, ``family_slope_z`` is zero-sum with dims (factor, family),
-#: and the link intercept is sampled centred).
-SCHEMA_VERSION = "2"
+#: hierarchy has an SD per level, the family slopes' free parameter is zero-sum with dims
+#: (factor, family), and the link intercept is sampled centred; 3: that free parameter is
+#: the partially non-centred ``family_slope_dev`` in place of ``family_slope_z``).
+SCHEMA_VERSION = "3"
 
 
 def _clean(ds: xr.Dataset) -> xr.Dataset:
