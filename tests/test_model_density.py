@@ -17,7 +17,7 @@ from bayesproxy.model.density import (
     supports,
 )
 from bayesproxy.model.design import build_design
-from bayesproxy.model.native import support_point, to_constrained
+from bayesproxy.model.native import jittered_start, support_point, to_constrained
 from bayesproxy.model.priors import resolve_priors
 
 #: the simulated table behind most variants
@@ -166,6 +166,26 @@ def test_support_point_is_pymcs():
     start = model.initial_point()
     expected = np.concatenate([np.ravel(start[name]) for name in packed.layout])
     np.testing.assert_allclose(support_point(packed, priors), expected, atol=1e-6)
+
+
+def test_jittered_start_is_the_most_probable_of_its_tries():
+    design = _design("reference")
+    priors = resolve_priors()
+    model = build_model(design, priors=priors, n_factors=1)
+    packed = pack(design, model, priors=priors)
+    start = support_point(packed, priors)
+    grad = np.empty(packed.n_dim)
+    chosen = jittered_start(start, packed.blob, seed=3, tries=6)
+    # the same seed draws the same candidates: the chosen one is among them, the best
+    candidates = start + np.random.default_rng(3).uniform(-1.0, 1.0, size=(6, packed.n_dim))
+    values = [logp_and_gradient(c, packed.blob, grad) for c in candidates]
+    np.testing.assert_array_equal(chosen, candidates[int(np.argmax(values))])
+    assert np.array_equal(chosen, jittered_start(start, packed.blob, seed=3, tries=6))
+    assert not np.array_equal(chosen, jittered_start(start, packed.blob, seed=4, tries=6))
+    # a single try is PyMC's plain jitter
+    np.testing.assert_array_equal(
+        jittered_start(start, packed.blob, seed=3, tries=1), candidates[0]
+    )
 
 
 def test_draws_map_back_with_pymcs_transforms():

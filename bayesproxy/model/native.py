@@ -23,11 +23,23 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesproxy.model.density import PackedDensity, callback_addresses, pack
+from bayesproxy.model.density import (
+    PackedDensity,
+    callback_addresses,
+    logp_and_gradient,
+    pack,
+)
 from bayesproxy.model.design import Design
 from bayesproxy.model.sampling import SamplerSettings, run_nutpie
 
-__all__ = ["constrained_name", "sample_native", "support_point", "to_constrained"]
+__all__ = [
+    "INIT_TRIES",
+    "constrained_name",
+    "jittered_start",
+    "sample_native",
+    "support_point",
+    "to_constrained",
+]
 
 _SUFFIXES = ("_log__", "_logodds__", "_zerosum__")
 #: name of the sampler's single output, the unconstrained point
@@ -68,6 +80,46 @@ def support_point(packed: PackedDensity, priors: dict[str, float]) -> np.ndarray
             start, shape = packed.layout[name]
             x[start : start + int(np.prod(shape))] = value
     return x
+
+
+#: Jittered starting points a chain draws; it starts from the most probable one.
+INIT_TRIES = 8
+
+
+def jittered_start(
+    start: np.ndarray, blob: np.ndarray, *, seed: int, tries: int = INIT_TRIES
+) -> np.ndarray:
+    """Return a chain's start: the best of ``tries`` jitters of ``start`` by U(-1, 1).
+
+    PyMC's default start jitters the support point by U(-1, 1) on the unconstrained scale
+    (it takes the centred log noise SDs' support point from the already jittered population
+    mean; here it is the prior mean). One such jitter among dozens of loadings and scales
+    can land where the log density is so steep that warmup shrinks the step size to ~1e-6
+    and the chain never leaves (one chain of four on one of ten reference-size recovery
+    tables: R-hat 1.6 and a fit 15 times slower). Taking the jitter with the highest log
+    density keeps the chains' starts apart while leaving out such outliers.
+
+    Parameters
+    ----------
+    start : ndarray, shape (n_dim,)
+        From :func:`support_point`.
+    blob : ndarray
+        :attr:`PackedDensity.blob`.
+    seed : int
+        The chain's seed (nutpie passes one per chain).
+    tries : int, default :data:`INIT_TRIES`
+
+    Returns
+    -------
+    ndarray, shape (n_dim,)
+        The jitter with the highest finite log density (the first one when none is finite).
+    """
+    rng = np.random.default_rng(seed)
+    candidates = start + rng.uniform(-1.0, 1.0, size=(tries, start.size))
+    grad = np.empty(start.size)
+    values = np.array([logp_and_gradient(c, blob, grad) for c in candidates])
+    values[~np.isfinite(values)] = -np.inf
+    return candidates[int(np.argmax(values))]
 
 
 def to_constrained(
@@ -159,13 +211,10 @@ class _HandWrittenModel:
             [_POINT], ["float64"], [(self.n_dim,)], sizes, {_POINT: [_PARAMETER]}
         )
         start = self.initial_point
+        blob = self.packed.blob
 
         def initial_point(seed: int) -> np.ndarray:
-            # as PyMC's default start: the support point jittered by U(-1, 1) on the
-            # unconstrained scale (PyMC takes the centred log noise SDs' support point from
-            # the already jittered population mean; here it is the prior mean)
-            rng = np.random.default_rng(seed)
-            return start + rng.uniform(-1.0, 1.0, size=start.shape)
+            return jittered_start(start, blob, seed=seed)
 
         def make_adapter(*args: Any, **kwargs: Any) -> Any:
             from nutpie.transform_adapter import make_transform_adapter
