@@ -203,18 +203,6 @@ def _transform(
     return sign * values
 
 
-def _se_on_latent(
-    se: np.ndarray, values: np.ndarray, kind: str, chance: float | np.ndarray
-) -> np.ndarray:
-    """Delta-method standard error on the transformed scale (before standardising)."""
-    if kind == "logit":
-        r = np.clip((values - chance) / (1.0 - chance), ACCURACY_EPS, 1.0 - ACCURACY_EPS)
-        return se / (1.0 - chance) / (r * (1.0 - r))
-    if kind == "log":
-        return se / np.abs(values)
-    return se
-
-
 def _fit_scaling(ds: xr.Dataset, proxies: list[str], score: np.ndarray) -> Scaling:
     kinds = _coord_task(ds, "kind", "accuracy", object)
     chances = _coord_task(ds, "chance", 0.0, float)
@@ -353,41 +341,32 @@ def build_design(
     if scaling is None:
         scaling = _fit_scaling(ds, proxies, score)
 
-    latent = np.empty_like(score)
-    se_lat = np.empty_like(score)
     transforms = np.asarray(scaling.transform)
-    # the proxies of one transform at once: a loop over proxies costs ~0.1 s on 10^4 units
-    for kind in dict.fromkeys(scaling.transform):
-        ks = np.flatnonzero(transforms == kind)
-        vals = score[:, ks, :]
-        c, s, center, scale = (
-            np.asarray(a, float)[ks][None, :, None]
-            for a in (scaling.chance, scaling.sign, scaling.center, scaling.scale)
-        )
-        if kind == "log":
-            bad = np.isfinite(vals) & (vals <= 0)
-            if bad.any():
-                first = int(np.flatnonzero(bad.any(axis=(0, 2)))[0])
-                rows = np.asarray(ds["unit"].values)[np.any(bad[:, first], axis=1)]
-                raise DesignError(
-                    f"proxy {proxies[ks[first]]!r} is modelled on the log scale but has values "
-                    f"<= 0 at units {list(map(str, rows[:5]))}.",
-                    hint="fix those scores or fit again with a table where they are positive.",
-                )
-        with np.errstate(all="ignore"):
-            latent[:, ks, :] = (_transform(vals, kind, c, s) - center) / scale
-            se_lat[:, ks, :] = _se_on_latent(stderr[:, ks, :], vals, kind, c) / scale
+    for k in np.flatnonzero(transforms == "log"):
+        bad = np.isfinite(score[:, k]) & (score[:, k] <= 0)
+        if bad.any():
+            rows = np.asarray(ds["unit"].values)[bad.any(axis=1)]
+            raise DesignError(
+                f"proxy {proxies[k]!r} is modelled on the log scale but has values <= 0 at "
+                f"units {list(map(str, rows[:5]))}.",
+                hint="fix those scores or fit again with a table where they are positive.",
+            )
+    from bayesproxy.model.design_loops import IDENTITY, LOG, LOGIT, cell_summaries
 
-    observed = np.isfinite(latent)
-    n = observed.sum(axis=2)
-    # nanmean / nansum written out, over the finite cells only (nanmean also averaged in
-    # an infinite transformed score, which n did not count)
-    with np.errstate(all="ignore"):
-        mean = np.where(observed, latent, 0.0).sum(axis=2) / n
-        ss = np.where(observed, (latent - mean[:, :, None]) ** 2, 0.0).sum(axis=2)
-        se2_lat = np.where(observed, se_lat**2, np.nan)
-        se2_known = ~np.isnan(se2_lat)
-        se2 = np.where(se2_known, se2_lat, 0.0).sum(axis=2) / se2_known.sum(axis=2)
+    codes = {"logit": LOGIT, "log": LOG, "identity": IDENTITY}
+    # one compiled pass per cell: mean and sum of squares of the finite transformed
+    # replicates (an infinite transformed score leaves the cell, as a missing one does)
+    # and the mean squared standard error over those whose error is known
+    mean, ss, se2, n = cell_summaries(
+        score,
+        stderr,
+        kind=np.array([codes[t] for t in scaling.transform], dtype=np.int64),
+        chance=scaling.chance,
+        sign=scaling.sign,
+        center=scaling.center,
+        scale=scaling.scale,
+        eps=ACCURACY_EPS,
+    )
     cell_unit, cell_proxy = np.nonzero(n > 0)
     se2_cells = np.nan_to_num(se2[cell_unit, cell_proxy], nan=0.0)
 
