@@ -51,7 +51,7 @@ __all__ = [
 #: (Papaspiliopoulos, Roberts and Sköld 2007, "A general framework for the parametrization
 #: of hierarchical models"). The model is the same for every ``w``; only the geometry the
 #: sampler meets changes (see the comment in :func:`build_model`).
-FAMILY_SLOPE_CENTRING = 0.5
+FAMILY_SLOPE_CENTRING = 0.25
 
 
 @dataclass(frozen=True)
@@ -251,9 +251,10 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             # Partially non-centred: a handful of families rarely pins their spread down, so
             # its posterior spans orders of magnitude. Centred slopes funnel where the spread
             # is small, non-centred ones where it is large and the slopes are well measured
-            # (divergences on the reference tables); halfway between, neither end narrows as
-            # fast. Zero-sum, as the intercepts: slope_mu is then the families' mean slope,
-            # not a level that a common shift of every deviation could stand in for.
+            # (divergences on the reference tables); a quarter of the way to centred, neither
+            # end narrows as fast (halfway funnelled on small tables). Zero-sum, as the
+            # intercepts: slope_mu is then the families' mean slope, not a level that a common
+            # shift of every deviation could stand in for.
             w = FAMILY_SLOPE_CENTRING
             slope_dev = pm.ZeroSumNormal(
                 "family_slope_dev",
