@@ -147,10 +147,13 @@ def _link(dt: xr.DataTree) -> _Link:
     cap_units = np.asarray(cap["unit"].values).astype(str)
     z = posterior["discrepancy_z"].transpose("chain", "draw", "target_unit")
     z_units = np.asarray(z["target_unit"].values).astype(str)
-    cap_pos = _positions(cap_units, labels, "capability's 'unit'")
-    z_pos = _positions(z_units, labels, "discrepancy_z's 'target_unit'")
+    # the link is a unit's: computed once per target unit, then read off for each of its
+    # replicate cells (a third of the work with 3 replicates)
+    link_units, cell_link = np.unique(labels, return_inverse=True)
+    cap_pos = _positions(cap_units, link_units, "capability's 'unit'")
+    z_pos = _positions(z_units, link_units, "discrepancy_z's 'target_unit'")
 
-    theta = np.asarray(cap.values, dtype=float)[:, :, cap_pos, :]  # (C, T, cells, D)
+    theta = np.asarray(cap.values, dtype=float)[:, :, cap_pos, :]  # (C, T, units, D)
     beta = np.asarray(posterior["beta"].transpose("chain", "draw", "factor").values, float)
     alpha = np.asarray(posterior["alpha"].transpose("chain", "draw").values, float)
     sd = np.asarray(posterior["discrepancy_sd"].transpose("chain", "draw").values, float)
@@ -161,7 +164,7 @@ def _link(dt: xr.DataTree) -> _Link:
         ceiling = ceiling[..., None]
     else:
         ceiling = _fixed_ceiling(dt, chance)
-    q = chance + (ceiling - chance) * special.expit(lin)
+    q = (chance + (ceiling - chance) * special.expit(lin))[:, :, cell_link]
 
     n_int = None
     kappa = None
