@@ -17,6 +17,9 @@ target) x 3 replicates. For each MCMC setting (``CHAINSxDRAWS/TUNE``; default th
    table (proxies only, no target: the reference table's units repeated as distinct runs;
    a conjugate update per posterior draw, no MCMC), repeated ``--forecast-repeat`` times.
 
+With ``--baseline-rev REV`` the same phases first run on the ``bayesproxy`` of that git
+revision (rows marked ``b:``), so before and after share one run's machine load.
+
 The settings run back to back in one invocation, so they see comparable machine load; the
 1-minute load average and the process CPU time are recorded around every phase (CPU / wall
 above 1 means the two cores were both used). A fit that fails the convergence gate does not
@@ -41,7 +44,7 @@ Usage::
 
     python benchmarks/bench_fit.py [--settings 4x2000/1000,4x1000/1000] [--seed 0]
         [--forecast-units 10000] [--forecast-repeat 3] [--empty-cache] [--working-tree]
-        [--output benchmarks/baseline_fit.json]
+        [--baseline-rev REV] [--output benchmarks/baseline_fit.json]
     python benchmarks/bench_fit.py --forecast-only --settings 2x500/500
         [--baseline-rev REV] [--forecast-units 10000] [--forecast-repeat 5]
 """
@@ -468,17 +471,22 @@ def print_report(results: list[dict], machine: dict) -> None:
             )
 
 
-def forecast_only(args: argparse.Namespace, setting: dict) -> None:
-    """Fit once, then time the forecast of each code version on that fit."""
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    spec = {
+def child_spec(setting: dict, args: argparse.Namespace, *, cold_only: bool = False) -> dict:
+    """What a child process runs: one setting on the reference table of ``--seed``."""
+    return {
         **setting,
         "seed": args.seed,
         "forecast_units": args.forecast_units,
         "forecast_repeat": args.forecast_repeat,
-        "cold_only": True,
+        "cold_only": cold_only,
     }
+
+
+def forecast_only(args: argparse.Namespace, setting: dict) -> None:
+    """Fit once, then time the forecast of each code version on that fit."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    spec = child_spec(setting, args, cold_only=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_fit_src_") as tmp:
         tmp = Path(tmp)
@@ -597,8 +605,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--baseline-rev",
-        help="with --forecast-only: also time the bayesproxy of this git revision, first, "
-        "on the same fit (before / after in one run)",
+        help="also time the bayesproxy of this git revision, first, in the same run (before "
+        "/ after side by side): on the same saved fit with --forecast-only, else every "
+        "setting's phases, its rows marked 'b:'",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -614,8 +623,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if not settings:
         parser.error("--settings names no setting")
-    if args.baseline_rev and not args.forecast_only:
-        parser.error("--baseline-rev needs --forecast-only")
     if args.output is None:
         name = "baseline_forecast.json" if args.forecast_only else "baseline_fit.json"
         args.output = ROOT / "benchmarks" / name
@@ -626,24 +633,27 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = [round(x, 2) for x in os.getloadavg()]
     results = []
+    baseline_code = None
     with tempfile.TemporaryDirectory(prefix="bench_fit_src_") as src:
+        if args.baseline_rev:  # the baseline's phases first, each setting in a new process
+            (Path(src) / "baseline").mkdir()
+            baseline_code = snapshot(Path(src) / "baseline", args.baseline_rev)
+            run_child({"warm_up": True}, source=Path(src) / "baseline")
+            for setting in settings:
+                res = run_child(child_spec(setting, args), source=Path(src) / "baseline")
+                res["name"], res["code"] = "b:" + label(setting), baseline_code
+                results.append(res)
         if args.working_tree:
             source, code = ROOT, {**git_state(), "source": "working tree"}
         else:
-            source, code = Path(src), snapshot(Path(src))
+            (Path(src) / "current").mkdir()
+            source, code = Path(src) / "current", snapshot(Path(src) / "current")
         # The code was just extracted: numba has cached none of the package's compiled
         # kernels for it yet. A first process compiles them once, as the first use after
         # installation does; the timed processes then load them from the disk cache.
         warm_up = run_child({"warm_up": True}, source=source)
         for setting in settings:
-            spec = {
-                **setting,
-                "seed": args.seed,
-                "forecast_units": args.forecast_units,
-                "forecast_repeat": args.forecast_repeat,
-                "cold_only": False,
-            }
-            res = run_child(spec, source=source)
+            res = run_child(child_spec(setting, args), source=source)
             res["name"] = label(setting)
             results.append(res)
         if args.empty_cache:
@@ -653,7 +663,7 @@ def main(argv: list[str] | None = None) -> None:
                     "PYTENSOR_FLAGS": f"base_compiledir={tmp}",
                     "NUMBA_CACHE_DIR": str(Path(tmp) / "numba"),
                 }
-                spec = {**results[0]["setting"], "cold_only": True}
+                spec = child_spec(settings[0], args, cold_only=True)
                 res = run_child(spec, source=source, env=env)
             res["name"] = label(settings[0]) + "*"
             res["empty_compile_cache"] = True
@@ -665,6 +675,11 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_info(load_before)
     print_report(results, machine)
     print(f"code: {code['source']}, {code['commit'][:10]} ({code['subject']})")
+    if baseline_code is not None:
+        print(
+            f"baseline (rows b:): {baseline_code['source']}, {baseline_code['commit'][:10]} "
+            f"({baseline_code['subject']})"
+        )
     if "warm_up" in warm_up:
         print(
             f"first use after installation (a tiny fit and forecast, compiling the package's "
@@ -682,6 +697,7 @@ def main(argv: list[str] | None = None) -> None:
             "machine": machine,
             "versions": versions(),
             "code": code,
+            "baseline_code": baseline_code,
             "warm_up": warm_up,
             "results": results,
         }
