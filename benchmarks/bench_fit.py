@@ -425,7 +425,7 @@ def print_report(results: list[dict], machine: dict) -> None:
         f"({t['target_observed']} with the target observed)"
     )
     head = (
-        f"{'setting':<13}{'phase':<11}{'wall s':>8}{'cpu s':>8}{'load1':>7}  "
+        f"{'setting':<15}{'phase':<11}{'wall s':>8}{'cpu s':>8}{'load1':>7}  "
         f"{'compile':>8}{'sample':>8}{'other':>7}  {'R-hat':>6}{'ESS b/t':>11}{'div':>5}"
         f"{'steps':>6}  gate"
     )
@@ -435,7 +435,7 @@ def print_report(results: list[dict], machine: dict) -> None:
         name = res["name"]
         imp = res["import"]
         print(
-            f"{name:<13}{'import':<11}{imp['seconds']:8.1f}{imp['cpu_seconds']:8.1f}"
+            f"{name:<15}{'import':<11}{imp['seconds']:8.1f}{imp['cpu_seconds']:8.1f}"
             f"{imp['load1_before']:7.2f}"
         )
         for phase in ("cold_fit", "warm_fit"):
@@ -443,7 +443,7 @@ def print_report(results: list[dict], machine: dict) -> None:
                 continue
             f = res[phase]
             print(
-                f"{name:<13}{phase.replace('_', ' '):<11}{f['seconds']:8.1f}"
+                f"{name:<15}{phase.replace('_', ' '):<11}{f['seconds']:8.1f}"
                 f"{f['cpu_seconds']:8.1f}{f['load1_before']:7.2f}  {f['compile_seconds']:8.1f}"
                 f"{f['sample_seconds']:8.1f}{f['other_seconds']:7.1f}  {f['rhat_max']:6.3f}"
                 f"{f['ess_bulk_min']:6.0f}/{f['ess_tail_min']:<4.0f}{f['divergences']:5d}"
@@ -453,20 +453,20 @@ def print_report(results: list[dict], machine: dict) -> None:
         if "forecast" in res:
             fo = res["forecast"]
             print(
-                f"{name:<13}{'forecast':<11}{fo['seconds_median']:8.2f}"
+                f"{name:<15}{'forecast':<11}{fo['seconds_median']:8.2f}"
                 f"{statistics.median(r['cpu_seconds'] for r in fo['runs']):8.2f}"
                 f"{fo['runs'][0]['load1_before']:7.2f}  {fo['units']} units, median of "
                 f"{len(fo['runs'])} (first {fo['seconds_first']:.2f} s, "
                 f"max {fo['seconds_max']:.2f} s)"
             )
             steps = ", ".join(f"{k} {v:.2f}" for k, v in fo["steps_median_seconds"].items())
-            print(f"{'':<24}forecast steps (median s): {steps}")
+            print(f"{'':<26}forecast steps (median s): {steps}")
     print()
     print("floors (cold = import + first fit; a fit failing the gate does not count):")
     for res in done:
         for phase, v in res["verdicts"].items():
             print(
-                f"  {res['name']:<13}{phase:<9} {v['seconds']:7.2f} s  <= {v['floor_seconds']:g} s"
+                f"  {res['name']:<15}{phase:<9} {v['seconds']:7.2f} s  <= {v['floor_seconds']:g} s"
                 f"  {'met' if v['met'] else 'NOT met: ' + v['why_not']}"
             )
 
