@@ -633,12 +633,12 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = [round(x, 2) for x in os.getloadavg()]
     results = []
-    baseline_code = None
+    baseline_code = baseline_warm_up = None
     with tempfile.TemporaryDirectory(prefix="bench_fit_src_") as src:
         if args.baseline_rev:  # the baseline's phases first, each setting in a new process
             (Path(src) / "baseline").mkdir()
             baseline_code = snapshot(Path(src) / "baseline", args.baseline_rev)
-            run_child({"warm_up": True}, source=Path(src) / "baseline")
+            baseline_warm_up = run_child({"warm_up": True}, source=Path(src) / "baseline")
             for setting in settings:
                 res = run_child(child_spec(setting, args), source=Path(src) / "baseline")
                 res["name"], res["code"] = "b:" + label(setting), baseline_code
@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> None:
         warm_up = run_child({"warm_up": True}, source=source)
         for setting in settings:
             res = run_child(child_spec(setting, args), source=source)
-            res["name"] = label(setting)
+            res["name"], res["code"] = label(setting), code
             results.append(res)
         if args.empty_cache:
             with tempfile.TemporaryDirectory(prefix="bench_fit_pytensor_") as tmp:
@@ -698,6 +698,7 @@ def main(argv: list[str] | None = None) -> None:
             "versions": versions(),
             "code": code,
             "baseline_code": baseline_code,
+            "baseline_warm_up": baseline_warm_up,
             "warm_up": warm_up,
             "results": results,
         }

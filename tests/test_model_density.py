@@ -188,6 +188,22 @@ def test_jittered_start_is_the_most_probable_of_its_tries():
     )
 
 
+def test_jittered_start_passes_over_non_finite_densities(monkeypatch):
+    import bayesproxy.model.native as native
+
+    start = np.zeros(3)
+    candidates = start + np.random.default_rng(0).uniform(-1.0, 1.0, size=(4, 3))
+    values = iter([np.nan, -np.inf, -5.0, np.inf])
+    monkeypatch.setattr(native, "logp_and_gradient", lambda x, blob, grad: next(values))
+    np.testing.assert_array_equal(
+        native.jittered_start(start, None, seed=0, tries=4), candidates[2]
+    )
+    values = iter([np.nan, np.nan])  # none finite: the first candidate
+    np.testing.assert_array_equal(
+        native.jittered_start(start, None, seed=0, tries=2), candidates[0]
+    )
+
+
 def test_draws_map_back_with_pymcs_transforms():
     design = _design("reference")
     priors = resolve_priors()

@@ -75,7 +75,7 @@ def test_family_and_run_intercepts_vary_and_sum_to_zero(model_and_fit, simulated
     assert run.std(axis=1).min() > 0.0
     for f in np.unique(h.run_family):
         np.testing.assert_allclose(run[:, h.run_family == f].sum(axis=1), 0.0, atol=1e-9)
-    # family slopes deviate from their mean slope by zero-sum z: slope_mu is their mean
+    # family slopes deviate from their mean slope by zero-sum deviations: slope_mu is their mean
     slopes, slope_mu = pm.draw([model["family_slope"], model["slope_mu"]], draws=50, random_seed=1)
     assert slopes.std(axis=1).min() > 0.0
     np.testing.assert_allclose(slopes.mean(axis=1), slope_mu, rtol=1e-9, atol=1e-12)

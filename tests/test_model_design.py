@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 
+from bayesproxy.model.design import ACCURACY_EPS
+from bayesproxy.model.design import _transform as design_transform
 from bayesproxy.model.design_loops import IDENTITY, LOG, LOGIT, cell_summaries
 
-EPS = 0.02
+EPS = ACCURACY_EPS
 
 
 def _reference(score, stderr, kind, chance, sign, center, scale):
@@ -66,7 +68,11 @@ def test_cell_summaries_match_the_reference_cell_by_cell():
     score[rng.uniform(size=score.shape) < 0.25] = np.nan  # missing replicates and cells
     score[0, 3, :] = np.nan  # a cell with no replicate at all
     score[1, 4, 0] = np.inf  # an infinite transformed score leaves its cell
+    score[2, 0, 0] = np.inf  # an infinite accuracy is clipped and counts
+    score[3, 2, 0] = -np.inf  # the log of -inf is NaN: it leaves the cell
     stderr[rng.uniform(size=score.shape) < 0.3] = np.nan  # errors known for some only
+    stderr[4, 1, :] = np.inf  # an infinite error is known: the cell's se2 is inf
+    score[4, 1, :] = 0.5
 
     got = cell_summaries(
         score, stderr, kind=kind, chance=chance, sign=sign, center=center, scale=scale, eps=EPS
@@ -76,6 +82,32 @@ def test_cell_summaries_match_the_reference_cell_by_cell():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=name)
     assert got[3][0, 3] == 0 and np.isnan(got[0][0, 3])
     assert got[3][1, 4] == np.isfinite(score[1, 4, 1:]).sum()
+    assert got[3][2, 0] == 1 + np.isfinite(score[2, 0, 1:]).sum()
+    assert got[3][3, 2] == np.isfinite(score[3, 2, 1:]).sum()
+    assert got[2][4, 1] == np.inf
+
+
+def test_cell_summaries_transform_as_the_scaling_does():
+    # design._transform fits the scaling; the compiled pass must transform the same way
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.uniform(0.0, 1.0, 50), [0.0, 1.0, 0.25]])
+    for kind, code, chance, sign, raw in (
+        ("logit", LOGIT, 0.25, 1.0, values),
+        ("log", LOG, 0.0, -1.0, values + 0.1),
+        ("identity", IDENTITY, 0.0, -1.0, values - 0.5),
+    ):
+        mean, *_ = cell_summaries(
+            raw.reshape(-1, 1, 1),
+            np.full((raw.size, 1, 1), np.nan),
+            kind=np.array([code]),
+            chance=np.array([chance]),
+            sign=np.array([sign]),
+            center=np.array([0.0]),
+            scale=np.array([1.0]),
+            eps=ACCURACY_EPS,
+        )
+        expected = design_transform(raw, kind, chance, sign)
+        np.testing.assert_allclose(mean[:, 0], expected, rtol=1e-13, atol=1e-13, err_msg=kind)
 
 
 def test_cell_summaries_take_any_layout_and_dtype():

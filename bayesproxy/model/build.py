@@ -46,11 +46,12 @@ __all__ = [
     "run_contrast_basis",
 ]
 
-#: How far the families' slope deviations are centred, ``w`` in [0, 1]: the sampler sees
-#: ``family_slope_dev ~ N(0, spread**w)`` and the deviation is ``spread**(1 - w)`` times it
-#: (Papaspiliopoulos, Roberts and Sköld 2007, "A general framework for the parametrization
-#: of hierarchical models"). The model is the same for every ``w``; only the geometry the
-#: sampler meets changes (see the comment in :func:`build_model`).
+#: How far the families' slope deviations are centred, ``w`` in [0, 1] (0: non-centred, 1:
+#: centred): the sampler sees ``family_slope_dev ~ N(0, spread**w)`` and a family's slope is
+#: ``slope_mu * (1 + spread**(1 - w) * family_slope_dev)`` (Papaspiliopoulos, Roberts and
+#: Sköld 2007, "A general framework for the parametrization of hierarchical models"). The
+#: model is the same for every ``w``; only the geometry the sampler meets changes (see the
+#: comment in :func:`build_model`).
 FAMILY_SLOPE_CENTRING = 0.25
 
 
@@ -252,9 +253,9 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
             # its posterior spans orders of magnitude. Centred slopes funnel where the spread
             # is small, non-centred ones where it is large and the slopes are well measured
             # (divergences on the reference tables); a quarter of the way to centred, neither
-            # end narrows as fast (halfway funnelled on small tables). Zero-sum, as the
-            # intercepts: slope_mu is then the families' mean slope, not a level that a common
-            # shift of every deviation could stand in for.
+            # end narrows as fast (w = 0.5 still left divergences on small tables). Zero-sum,
+            # as the intercepts: slope_mu is then the families' mean slope, not a level that a
+            # common shift of every deviation could stand in for.
             w = FAMILY_SLOPE_CENTRING
             slope_dev = pm.ZeroSumNormal(
                 "family_slope_dev",

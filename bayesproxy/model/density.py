@@ -90,7 +90,8 @@ VALUE_VARIABLES = (
 )
 _OFFSET = {name: i for i, name in enumerate(VALUE_VARIABLES)}
 
-# header slots: sizes, then each value variable's offset in x (-1 when absent), then the
+# header slots: sizes and model constants, then each value variable's offset in x (-1 when
+# absent), then the
 # hierarchy's component positions and the prior constants, then where each data array starts
 (
     _N,
@@ -107,7 +108,7 @@ _OFFSET = {name: i for i, name in enumerate(VALUE_VARIABLES)}
     _CEILING,
     _CENTRING,
 ) = range(13)
-_X0 = 13  # offsets of the value variables in x
+_X0 = _CENTRING + 1  # offsets of the value variables in x
 _COMP0 = _X0 + len(VALUE_VARIABLES)  # positions of compute / family / run / unit in comp_sd
 _PRIOR0 = _COMP0 + 4
 _PRIORS = (
@@ -469,8 +470,8 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
         u = x[o_spread]
         rel = math.exp(u)
         lp += -0.5 * (rel / s_spread) ** 2 + u
-        # partially non-centred (build.FAMILY_SLOPE_CENTRING): dev ~ N(0, spread ** w), the
-        # slope deviation is spread ** (1 - w) dev
+        # partially non-centred (build.FAMILY_SLOPE_CENTRING): dev ~ N(0, spread ** w) and
+        # slope = s_x (1 + spread ** (1 - w) dev)
         _zerosum_extend(x[o_sld : o_sld + F - 1], F - 1, slope_dev)
         for f in range(F - 1):
             ss_dev += x[o_sld + f] ** 2
@@ -575,7 +576,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
             b_i += r * pc * lk
             ss_i += ssq[base + k] * ir
         lp -= 0.5 * (q_i + ss_i)
-        n_out = 0  # running products that left [1e-100, 1e100] (or turned NaN) at this row
+        n_out = 0  # running products that left (1e-100, 1e100) (or turned NaN) at this row
         for k in range(K):
             before_pc[k] = prod_pc[k]
             before_rep[k] = prod_rep[k]

@@ -48,11 +48,11 @@ def _cells(  # pragma: no cover - compiled
             se_total = 0.0
             for j in range(R):
                 v = score[i, k, j]
-                if code == 0:
+                if code == LOGIT:
                     r = min(max((v - c) / (1.0 - c), eps), 1.0 - eps)
                     t = math.log(r) - math.log1p(-r)
                     se = stderr[i, k, j] / (1.0 - c) / (r * (1.0 - r))
-                elif code == 1:
+                elif code == LOG:
                     t = s * math.log(v)
                     se = stderr[i, k, j] / abs(v)
                 else:
