@@ -482,6 +482,30 @@ def child_spec(setting: dict, args: argparse.Namespace, *, cold_only: bool = Fal
     }
 
 
+def time_settings(
+    source: Path,
+    code: dict,
+    settings: list[dict],
+    args: argparse.Namespace,
+    results: list[dict],
+    *,
+    prefix: str = "",
+) -> dict:
+    """Time every setting on the code in ``source`` (a new process each), into ``results``.
+
+    Returns the warm-up process's figures: the code was just extracted, so numba has cached
+    none of the package's compiled kernels for it yet. A first process compiles them once,
+    as the first use after installation does; the timed processes then load them from the
+    disk cache.
+    """
+    warm_up = run_child({"warm_up": True}, source=source)
+    for setting in settings:
+        res = run_child(child_spec(setting, args), source=source)
+        res["name"], res["code"] = prefix + label(setting), code
+        results.append(res)
+    return warm_up
+
+
 def forecast_only(args: argparse.Namespace, setting: dict) -> None:
     """Fit once, then time the forecast of each code version on that fit."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -635,27 +659,18 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     baseline_code = baseline_warm_up = None
     with tempfile.TemporaryDirectory(prefix="bench_fit_src_") as src:
-        if args.baseline_rev:  # the baseline's phases first, each setting in a new process
+        if args.baseline_rev:  # the baseline's phases first
             (Path(src) / "baseline").mkdir()
             baseline_code = snapshot(Path(src) / "baseline", args.baseline_rev)
-            baseline_warm_up = run_child({"warm_up": True}, source=Path(src) / "baseline")
-            for setting in settings:
-                res = run_child(child_spec(setting, args), source=Path(src) / "baseline")
-                res["name"], res["code"] = "b:" + label(setting), baseline_code
-                results.append(res)
+            baseline_warm_up = time_settings(
+                Path(src) / "baseline", baseline_code, settings, args, results, prefix="b:"
+            )
         if args.working_tree:
             source, code = ROOT, {**git_state(), "source": "working tree"}
         else:
             (Path(src) / "current").mkdir()
             source, code = Path(src) / "current", snapshot(Path(src) / "current")
-        # The code was just extracted: numba has cached none of the package's compiled
-        # kernels for it yet. A first process compiles them once, as the first use after
-        # installation does; the timed processes then load them from the disk cache.
-        warm_up = run_child({"warm_up": True}, source=source)
-        for setting in settings:
-            res = run_child(child_spec(setting, args), source=source)
-            res["name"], res["code"] = label(setting), code
-            results.append(res)
+        warm_up = time_settings(source, code, settings, args, results)
         if args.empty_cache:
             with tempfile.TemporaryDirectory(prefix="bench_fit_pytensor_") as tmp:
                 env = {

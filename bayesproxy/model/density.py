@@ -91,8 +91,8 @@ VALUE_VARIABLES = (
 _OFFSET = {name: i for i, name in enumerate(VALUE_VARIABLES)}
 
 # header slots: sizes and model constants, then each value variable's offset in x (-1 when
-# absent), then the
-# hierarchy's component positions and the prior constants, then where each data array starts
+# absent), then the hierarchy's component positions and the prior constants, then where each
+# data array starts
 (
     _N,
     _K,
