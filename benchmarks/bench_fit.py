@@ -80,6 +80,7 @@ FORECAST_STEPS = (
     "param_draws",
     "build_design",
     "conjugate_capability",
+    "one_factor_capability",
     "distances",
     "target_draws",
     "observed_score_draws",
@@ -211,7 +212,8 @@ def child(spec: dict) -> dict:
     density_module._kernels = timed("compile", density_module._kernels)
     nutpie.sample = timed("sample", nutpie.sample)
     for name in FORECAST_STEPS:
-        setattr(forecaster_module, name, timed(name, getattr(forecaster_module, name)))
+        if hasattr(forecaster_module, name):  # an older revision may lack a step
+            setattr(forecaster_module, name, timed(name, getattr(forecaster_module, name)))
 
     if spec.get("warm_up"):  # what the first use after installation compiles, once
         small = simulate(n_families=2, n_runs_per_family=2, n_checkpoints=3, random_seed=0)

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from bayesproxy import datasets
 from bayesproxy.methods.base import make_forecast_frame
@@ -25,6 +26,7 @@ from bayesproxy.model.predict import (
     ParamDraws,
     _patterns,
     conjugate_capability,
+    one_factor_capability,
     target_draws,
     unit_block_noise,
 )
@@ -207,7 +209,7 @@ def _old_conjugate_capability(
     theta_mean = np.empty((N, D))
     if D == 1:  # the one-factor path draws its noise per block of units
         noise = unit_block_noise(rng, S, N)
-        eps = np.concatenate([noise(rows) for rows in row_blocks(N)], axis=1)[..., None]
+        eps = np.concatenate([noise(rows) for rows in row_blocks(N)]).T[..., None]
     else:
         eps = rng.standard_normal((S, N, D))
     for start in range(0, N, chunk):
@@ -307,14 +309,19 @@ def test_no_units(base_design):
     assert theta.shape == (S, 0, 1) and theta_mean.shape == (0, 1)
 
 
-@pytest.mark.parametrize("with_excess", [False, True])
-def test_target_draws_match_the_closed_form(with_excess, monkeypatch):
+@pytest.mark.parametrize(
+    ("with_excess", "with_delta"), [(False, False), (True, False), (True, True)]
+)
+def test_target_draws_match_the_closed_form(with_excess, with_delta, monkeypatch):
     monkeypatch.setattr("bayesproxy.threads.ROW_BLOCK", 4)  # 11 units: blocks of 4, 4, 3
     draws = _draws(2)
     rng = np.random.default_rng(5)
     theta = rng.normal(size=(S, 11, 2))
     excess = np.where(rng.random(11) < 0.5, rng.uniform(0, 2, 11), 0.0) * with_excess
     ref_cov = np.array([[1.0, 0.3], [0.3, 0.5]])
+    # known discrepancies for some units (NaN elsewhere: drawn), as for fitted units
+    delta = np.full((S, 11), np.nan)
+    delta[:, [1, 4, 9]] = rng.normal(size=(S, 3))
     q = target_draws(
         draws,
         theta,
@@ -323,6 +330,7 @@ def test_target_draws_match_the_closed_form(with_excess, monkeypatch):
         extrapolation_scale=0.75,
         rng=np.random.default_rng(9),
         reference_cov=ref_cov,
+        delta=delta if with_delta else None,
     )
     v = draws.values
     lin = v["alpha"][:, None] + np.einsum("snd,sd->sn", theta, v["beta"])
@@ -330,10 +338,70 @@ def test_target_draws_match_the_closed_form(with_excess, monkeypatch):
     extra = 0.75 * link_sd[:, None] * excess[None]
     sd = np.sqrt(v["discrepancy_sd"][:, None] ** 2 + extra**2)
     noise = unit_block_noise(np.random.default_rng(9), S, 11)
-    fresh = sd * np.concatenate([noise(rows) for rows in row_blocks(11)], axis=1)
+    fresh = sd * np.concatenate([noise(rows) for rows in row_blocks(11)]).T
+    if with_delta:
+        fresh = np.where(np.isfinite(delta), delta, fresh)
     ceiling = v["ceiling"][:, None]
     expected = np.clip(0.25 + (ceiling - 0.25) / (1.0 + np.exp(-(lin + fresh))), 0.25, ceiling)
     np.testing.assert_allclose(q, expected.T, rtol=1e-14)
+
+
+def test_target_draws_fold_the_capability_noise_into_the_link(base_design, monkeypatch):
+    """theta_sd: one normal per draw for the capability's and the link's noise together."""
+    monkeypatch.setattr("bayesproxy.threads.ROW_BLOCK", 4)
+    draws = _draws(1)
+    design = _mixed_design(base_design)
+    mean, sd, theta_mean = one_factor_capability(draws, design)
+    N = design.n_units
+    assert mean.shape == (S, N, 1) and sd.shape == (S, N) and theta_mean.shape == (N, 1)
+    np.testing.assert_allclose(theta_mean[:, 0], mean[..., 0].mean(axis=0), rtol=1e-12)
+    excess = np.linspace(0.0, 1.5, N)
+    q = target_draws(
+        draws,
+        mean,
+        chance=0.25,
+        excess=excess,
+        extrapolation_scale=0.75,
+        rng=np.random.default_rng(9),
+        theta_sd=sd,
+    )
+    # the closed form: sd of beta * theta + discrepancy is sqrt((beta sd)^2 + sd_link^2)
+    v = draws.values
+    beta = v["beta"][:, 0][:, None]
+    link_var = v["discrepancy_sd"][:, None] ** 2 + (0.75 * excess[None]) ** 2
+    total_sd = np.sqrt(link_var + (beta * sd) ** 2)
+    noise = unit_block_noise(np.random.default_rng(9), S, N)
+    z = np.concatenate([noise(rows) for rows in row_blocks(N)]).T
+    lin = v["alpha"][:, None] + beta * mean[..., 0] + total_sd * z
+    ceiling = v["ceiling"][:, None]
+    expected = np.clip(0.25 + (ceiling - 0.25) / (1.0 + np.exp(-lin)), 0.25, ceiling)
+    np.testing.assert_allclose(q, expected.T, rtol=1e-12)
+    # and the same distribution as drawing the capability first (many draws of one unit)
+    theta, _ = conjugate_capability(draws, design, rng=np.random.default_rng(1))
+    assert np.isfinite(theta).all()
+    many = dataclasses.replace(
+        draws,
+        values={k: np.repeat(a[:1], 40_000, axis=0) for k, a in v.items()},
+        index=np.arange(40_000),
+    )
+    unit = design.n_units - 1
+    m1, s1 = (
+        np.repeat(mean[:1, unit : unit + 1], 40_000, axis=0),
+        np.repeat(sd[:1, unit : unit + 1], 40_000, axis=0),
+    )
+    kwargs = {"chance": 0.25, "excess": np.array([0.5]), "extrapolation_scale": 0.75}
+    folded = target_draws(many, m1, rng=np.random.default_rng(2), theta_sd=s1, **kwargs)[0]
+    eps = np.random.default_rng(3).standard_normal((40_000, 1, 1))
+    drawn = target_draws(many, m1 + s1[..., None] * eps, rng=np.random.default_rng(4), **kwargs)[0]
+    assert stats.ks_2samp(folded, drawn).pvalue > 0.001
+    with pytest.raises(ValueError, match="one factor"):
+        target_draws(
+            _draws(2),
+            np.zeros((S, 3, 2)),
+            theta_sd=np.ones((S, 3)),
+            rng=np.random.default_rng(0),
+            **kwargs | {"excess": np.zeros(3)},
+        )
 
 
 def test_forecast_frame_quantiles_match_nanquantile():

@@ -49,6 +49,7 @@ from bayesproxy.model.predict import (
     ParamDraws,
     conjugate_capability,
     distances,
+    one_factor_capability,
     param_draws,
     target_draws,
 )
@@ -405,7 +406,7 @@ class ProxyForecaster:
             theta_all = np.moveaxis(np.asarray(cap.values, float), -1, 0)[draws.index]
             theta = theta_all[:, keep]
             theta_mean = theta.mean(axis=0)
-            delta = None
+            delta = theta_sd = None
             if which == "all":
                 post = self.datatree["posterior"].to_dataset().stack(sample=("chain", "draw"))
                 z = np.moveaxis(np.asarray(post["discrepancy_z"].values, float), -1, 0)
@@ -423,8 +424,12 @@ class ProxyForecaster:
             design = build_design(
                 table, target=self.target, scaling=self._scaling(), require_target=False
             )
-            theta, theta_mean = conjugate_capability(draws, design, rng=rng)
-            delta = None
+            delta = theta_sd = None
+            if draws.values["slope_mu"].shape[-1] == 1:
+                # the capability's noise joins the link's: one normal per draw and unit
+                theta, theta_sd, theta_mean = one_factor_capability(draws, design)
+            else:
+                theta, theta_mean = conjugate_capability(draws, design, rng=rng)
             units = pd.DataFrame(
                 {
                     "unit": design.units,
@@ -442,6 +447,7 @@ class ProxyForecaster:
             rng=rng,
             reference_cov=np.cov(reference, rowvar=False) if len(reference) > 1 else None,
             delta=delta,
+            theta_sd=theta_sd,
         )
         if kind == "observed":
             samples = self._observed_scores(samples, draws, table=table, rng=rng)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_proxy_evidence", "one_factor_posterior"]
+__all__ = ["add_proxy_evidence", "one_factor_posterior", "true_score_draws"]
 
 #: numba's fallback thread pool (workqueue) aborts on concurrent calls from two threads
 _LOCK = threading.Lock()
@@ -48,11 +48,11 @@ def _cols(a: Any) -> np.ndarray:
 
 
 @cache
-def _compiled() -> tuple[Any, Any]:
+def _compiled() -> tuple[Any, ...]:
     """Return the compiled loops (numba is imported here, on first use)."""
-    from bayesproxy.model import forecast_loops
+    from bayesproxy.model import forecast_loops as loops
 
-    return forecast_loops.add_evidence, forecast_loops.one_factor_draws
+    return loops.add_evidence, loops.one_factor_gaussian, loops.link_logits, loops.bounded_scores
 
 
 def add_proxy_evidence(
@@ -99,25 +99,22 @@ def add_proxy_evidence(
 
 
 def one_factor_posterior(
-    eps: np.ndarray,
     *,
     unit: dict[str, np.ndarray],
     prior: dict[str, np.ndarray],
     cells: dict[str, np.ndarray],
     measurement: dict[str, np.ndarray],
-) -> np.ndarray:
-    """Turn standard normal noise into draws of each unit's one-factor capability, in place.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each unit's one-factor capability posterior per draw, Gaussian, in one compiled pass.
 
     Per draw ``s`` and unit ``n`` the prior is ``N(mean, var)`` with
     ``mean = a_fam[f] + a_run[r] + b_fam[f] x`` and
     ``var = unit_var + new_f (fam_var + slope_var x2) + new_r run_var + no_x b_fam[f]^2``;
-    the proxies add their evidence as in :func:`add_proxy_evidence`, and
-    ``eps`` becomes ``theta = H / P + eps / sqrt(P)``.
+    the proxies add their evidence as in :func:`add_proxy_evidence`, and the posterior is
+    ``N(H / P, 1 / P)``.
 
     Parameters
     ----------
-    eps : ndarray, shape (S, N)
-        Standard normal noise; overwritten with the capability draws.
     unit : dict
         Per unit (N,): ``fam``, ``run`` (int rows of the tables below), ``x``, ``x2``,
         ``no_x``, ``new_f``, ``new_r`` (floats).
@@ -131,15 +128,19 @@ def one_factor_posterior(
 
     Returns
     -------
-    ndarray, shape (N,)
+    mean, sd : ndarray, shape (N, S)
+        The posterior mean ``H / P`` and SD ``1 / sqrt(P)``, a row per unit.
+    theta_mean : ndarray, shape (N,)
         The posterior mean capability per unit (mean over draws of ``H / P``).
     """
     lam = _cols(measurement["lam"])
-    theta_mean = np.empty(eps.shape[1])
+    shape = (len(unit["x"]), np.size(prior["unit_var"]))
+    mean, sd, theta_mean = np.empty(shape), np.empty(shape), np.empty(shape[0])
     kernel = _compiled()[1]
     with _LOCK:
         kernel(
-            eps,
+            mean,
+            sd,
             theta_mean,
             np.ascontiguousarray(unit["fam"], dtype=np.int64),
             np.ascontiguousarray(unit["run"], dtype=np.int64),
@@ -153,4 +154,68 @@ def one_factor_posterior(
             lam,
             lam * _cols(measurement["mu"]),
         )
-    return theta_mean
+    return mean, sd, theta_mean
+
+
+def true_score_draws(
+    out: np.ndarray,
+    theta: np.ndarray,
+    noise: np.ndarray,
+    *,
+    link: dict[str, np.ndarray],
+    excess: np.ndarray,
+    chance: float,
+    delta: np.ndarray | None = None,
+    theta_sd: np.ndarray | None = None,
+) -> None:
+    """Write a block of units' true-score draws into ``out`` (n, S) in one compiled pass.
+
+    Per unit ``n`` and draw ``s``,
+    ``q = c + (u_s - c) * sigmoid(alpha_s + beta_s' theta + delta)``, clipped into
+    ``[c, u_s]``, with ``delta`` the known discrepancy where given and finite, else
+    ``sqrt(disc_var_s + (extra_sd_s * excess_n)^2) * noise``. The loop is serial and
+    releases the GIL, so blocks of units run in parallel on plain threads.
+
+    Parameters
+    ----------
+    out : ndarray, shape (n, S)
+        Written in place.
+    theta : ndarray, shape (n, S, D)
+        Capability draws, a row per unit.
+    noise : ndarray, shape (n, S)
+        Standard normal noise.
+    link : dict
+        ``alpha`` (S,), ``beta`` (S, D), ``disc_var`` (S,) the squared discrepancy SD,
+        ``extra_sd`` (S,) the link SD added per training SD of excess, ``ceiling`` (S,).
+    excess : ndarray, shape (n,)
+    chance : float
+    delta : ndarray, shape (n, S), optional
+        Known discrepancies; NaN entries take the noise.
+    theta_sd : ndarray, shape (n, S), optional
+        One factor: ``theta`` is the mean of a Gaussian capability with this SD, whose
+        noise joins the discrepancy's (``(beta_s theta_sd)^2`` adds to its variance), so
+        one normal per draw makes both.
+
+    Examples
+    --------
+    >>> out = np.empty((1, 2))
+    >>> link = {"alpha": np.zeros(2), "beta": np.ones((2, 1)), "disc_var": np.zeros(2),
+    ...         "extra_sd": np.zeros(2), "ceiling": np.ones(2)}
+    >>> true_score_draws(out, np.zeros((1, 2, 1)), np.zeros((1, 2)), link=link,
+    ...                  excess=np.zeros(1), chance=0.25)
+    >>> out.tolist()  # halfway between chance and the ceiling
+    [[0.625, 0.625]]
+    """
+    logits, scores = _compiled()[2:]
+    logits(
+        out,
+        np.ascontiguousarray(theta, dtype=np.float64),
+        _rows(np.zeros((0, out.shape[1])) if theta_sd is None else theta_sd),
+        *(_rows(link[name]) for name in ("alpha", "beta")),
+        _rows(noise),
+        _rows(np.zeros((0, out.shape[1])) if delta is None else delta),
+        *(_rows(link[name]) for name in ("disc_var", "extra_sd")),
+        _rows(excess),
+    )
+    np.exp(out, out=out)
+    scores(out, _rows(link["ceiling"]), float(chance))
