@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
@@ -41,6 +42,7 @@ __all__ = [
     "binomial_counts",
     "build_model",
     "hierarchy",
+    "model_coords",
     "noise_split",
     "proxy_grid",
     "run_contrast_basis",
@@ -112,6 +114,52 @@ def hierarchy(design: Design) -> Hierarchy:
     )
 
 
+def model_coords(
+    design: Design, *, n_factors: int = 1, h: Hierarchy | None = None
+) -> dict[str, Any]:
+    """Return the coordinates of the model :func:`build_model` builds for ``design``.
+
+    Parameters
+    ----------
+    design : Design
+    n_factors : int, default 1
+    h : Hierarchy, optional
+        ``hierarchy(design)``, when the caller has it.
+
+    Returns
+    -------
+    dict
+        Dimension name to its labels.
+
+    Examples
+    --------
+    See the module docstring.
+    """
+    h = hierarchy(design) if h is None else h
+    coords: dict[str, Any] = {
+        "unit": design.units.tolist(),
+        "proxy": list(design.proxies),
+        "factor": list(range(int(n_factors))),
+        "family": h.families,
+        "target_cell": np.arange(len(design.target_unit)),
+        "component": [
+            c
+            for c, keep in (
+                ("compute", bool(np.isfinite(design.x).any())),
+                ("family", True),
+                ("run", h.use_runs),
+                ("unit", True),
+            )
+            if keep
+        ],
+        "target_unit": design.units[np.unique(design.target_unit)].tolist(),
+    }
+    if h.use_runs:
+        coords["run"] = h.runs
+        coords["run_contrast"] = np.arange(run_contrast_basis(h).shape[1])
+    return coords
+
+
 def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1) -> pm.Model:
     """Build the hierarchical proxy model for a design.
 
@@ -147,28 +195,9 @@ def build_model(design: Design, *, priors: dict[str, float], n_factors: int = 1)
     D = int(n_factors)
     K = len(design.proxies)
     h = hierarchy(design)
-    coords = {
-        "unit": design.units.tolist(),
-        "proxy": list(design.proxies),
-        "factor": list(range(D)),
-        "family": h.families,
-        "target_cell": np.arange(len(design.target_unit)),
-        "component": [
-            c
-            for c, keep in (
-                ("compute", bool(np.isfinite(design.x).any())),
-                ("family", True),
-                ("run", h.use_runs),
-                ("unit", True),
-            )
-            if keep
-        ],
-        "target_unit": design.units[np.unique(design.target_unit)].tolist(),
-    }
+    coords = model_coords(design, n_factors=D, h=h)
     if h.use_runs:
         run_basis = run_contrast_basis(h)
-        coords["run"] = h.runs
-        coords["run_contrast"] = np.arange(run_basis.shape[1])
     has_x = np.isfinite(design.x)
     t_units = np.unique(design.target_unit)
 

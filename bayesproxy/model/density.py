@@ -191,9 +191,10 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
     Parameters
     ----------
     design : Design
-    model : pymc.Model
+    model : pymc.Model or ModelSpec
         The one-factor model :func:`~bayesproxy.model.build.build_model` built for
-        ``design`` (it fixes which value variables exist and their shapes).
+        ``design``, or its :class:`~bayesproxy.model.spec.ModelSpec` (it fixes which value
+        variables exist and their shapes).
     priors : dict
         From :func:`~bayesproxy.model.priors.resolve_priors`.
 
@@ -201,9 +202,12 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
     -------
     PackedDensity
     """
-    if not supports(design, n_factors=len(model.coords["factor"])):
+    from bayesproxy.model.spec import ModelSpec, spec_of
+
+    spec = model if isinstance(model, ModelSpec) else spec_of(model)
+    if not supports(design, n_factors=len(spec.coords["factor"])):
         raise ValueError("the hand-written density covers one factor and a Binomial target")
-    present = {v.name for v in model.value_vars}
+    present = set(spec.value_names)
     unknown = sorted(present - set(VALUE_VARIABLES))
     if unknown:  # the model grew a parameter this module does not know
         raise ValueError(f"value variables {unknown} are not in the hand-written density")
@@ -212,7 +216,7 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
     strong, weak = noise_split(design)
     t_units = np.unique(design.target_unit)
     basis = run_contrast_basis(h) if h.use_runs else np.zeros((len(h.runs), 0))
-    components = list(model.coords["component"])
+    components = list(spec.coords["component"])
     n_fam, n_prox = len(h.families), len(design.proxies)
     shapes = {
         "component_sd_log__": (1, len(components)),

@@ -267,9 +267,10 @@ def sample_native(
 
     Parameters
     ----------
-    model : pymc.Model
-        The model :func:`~bayesproxy.model.build.build_model` built for ``design`` (for the
-        names, shapes and dimensions of its free parameters).
+    model : pymc.Model or ModelSpec
+        The model :func:`~bayesproxy.model.build.build_model` built for ``design``, or its
+        :class:`~bayesproxy.model.spec.ModelSpec` (the names, shapes and dimensions of its
+        free parameters).
     design : Design
     priors : dict
     settings : SamplerSettings
@@ -281,16 +282,17 @@ def sample_native(
     """
     # load the compiled density before sampling starts (a first use after installation
     # compiles it here, not inside the sampler's threads)
+    from bayesproxy.model.spec import ModelSpec, spec_of
+
     addresses = callback_addresses()
-    packed = pack(design, model, priors=priors)
+    spec = model if isinstance(model, ModelSpec) else spec_of(model)
+    packed = pack(design, spec, priors=priors)
     compiled = _HandWrittenModel(
         packed=packed, initial_point=support_point(packed, priors), addresses=addresses
     )
     trace = run_nutpie(compiled, settings)
     raw = np.asarray(trace["posterior"][_POINT].values, dtype=np.float64)
-    posterior = to_constrained(
-        raw, packed, dims=dict(model.named_vars_to_dims), coords=dict(model.coords)
-    )
+    posterior = to_constrained(raw, packed, dims=spec.dims, coords=spec.coords)
     return xr.DataTree.from_dict(
         {"posterior": posterior, "sample_stats": trace["sample_stats"].to_dataset()}
     )

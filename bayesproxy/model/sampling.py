@@ -38,6 +38,7 @@ __all__ = [
     "sample_model",
     "sample_nutpie",
     "structure_key",
+    "uses_hand_written",
 ]
 
 #: How a fit evaluates the log density: ``"auto"`` uses the hand-written one-factor density
@@ -182,6 +183,13 @@ def sample_nutpie(
     return out, reused
 
 
+def uses_hand_written(design: Any, *, n_factors: int, density: str = "auto") -> bool:
+    """Whether :func:`sample_model` samples this design on the hand-written density."""
+    from bayesproxy.model import density as hand_written
+
+    return density == "auto" and hand_written.supports(design, n_factors=n_factors)
+
+
 def sample_model(
     model: Any,
     design: Any,
@@ -196,7 +204,9 @@ def sample_model(
 
     Parameters
     ----------
-    model : pymc.Model
+    model : pymc.Model or ModelSpec
+        A :class:`~bayesproxy.model.spec.ModelSpec` only where the hand-written density
+        applies (see :func:`uses_hand_written`).
     design : Design
         The design ``model`` was built from.
     priors : dict
@@ -219,10 +229,14 @@ def sample_model(
 
     if density not in DENSITIES:
         raise ValueError(f"density must be one of {DENSITIES}, got {density!r}")
+    from bayesproxy.model.spec import ModelSpec
+
     n_factors = len(model.coords["factor"])
-    if density == "auto" and hand_written.supports(design, n_factors=n_factors):
+    if uses_hand_written(design, n_factors=n_factors, density=density):
         reused = hand_written.is_loaded()
         trace = sample_native(model, design, priors=priors, settings=settings)
         return trace, reused, "hand-written"
+    if isinstance(model, ModelSpec):  # the caller's mistake: PyMC's graph is needed here
+        raise TypeError("this model needs its PyMC graph; pass the built pymc.Model.")
     trace, reused = sample_nutpie(model, var_names=var_names, key=key, settings=settings)
     return trace, reused, "pymc"
