@@ -143,6 +143,8 @@ def run_nutpie(compiled: Any, settings: SamplerSettings) -> Any:
         seed=settings.seed,
         target_accept=settings.target_accept,
         progress_bar=settings.progressbar,
+        # nothing reads the tuning draws: not keeping them saves their conversion
+        save_warmup=False,
     )
 
 
