@@ -37,8 +37,10 @@ first use after an installation does; its time is reported apart.
 ``2x500/500`` already gives) and saves the fit, then a fresh process per code version loads
 it and times ``fc.forecast(table)`` as in phase 4. With ``--baseline-rev REV`` the
 ``bayesproxy`` of that git revision is timed first, in the same run, on the same saved fit
-(before / after side by side). Its figures go to ``benchmarks/baseline_forecast.json``
-unless ``--output`` says otherwise.
+(before / after side by side); ``--rounds N`` runs N processes per version, alternating
+between the versions, and pools their calls, so that the machine's drift over minutes falls
+on both alike. Its figures go to ``benchmarks/baseline_forecast.json`` unless ``--output``
+says otherwise.
 
 Usage::
 
@@ -46,7 +48,7 @@ Usage::
         [--forecast-units 10000] [--forecast-repeat 3] [--empty-cache] [--working-tree]
         [--baseline-rev REV] [--output benchmarks/baseline_fit.json]
     python benchmarks/bench_fit.py --forecast-only --settings 2x500/500
-        [--baseline-rev REV] [--forecast-units 10000] [--forecast-repeat 5]
+        [--baseline-rev REV] [--forecast-units 10000] [--forecast-repeat 5] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -530,8 +532,14 @@ def forecast_only(args: argparse.Namespace, setting: dict) -> None:
         fit = run_child({**spec, "save_fit": str(fit_path)}, source=code_versions[-1][1])
         if "error" in fit:
             raise SystemExit(f"bench_fit.py: the fit failed: {fit['error']}")
-        for name, source, code in code_versions:
-            res = run_child({**spec, "load_fit": str(fit_path)}, source=source)
+        # code versions alternate, round after round, each in a new process: the machine's
+        # drift over minutes then falls on both alike
+        rounds: dict[str, list[dict]] = {name: [] for name, _, _ in code_versions}
+        for _ in range(args.rounds):
+            for name, source, _ in code_versions:
+                rounds[name].append(run_child({**spec, "load_fit": str(fit_path)}, source=source))
+        for name, _, code in code_versions:
+            res = pool_rounds(rounds[name])
             res["name"], res["code"] = name, code
             results.append(res)
 
@@ -560,6 +568,9 @@ def forecast_only(args: argparse.Namespace, setting: dict) -> None:
             f"{fo['runs'][0]['load1_before']:.2f}; floor {FLOORS['forecast']:g} s "
             + ("met" if met else "NOT met")
         )
+        if len(fo["round_medians"]) > 1:
+            medians = ", ".join(f"{m:.2f}" for m in fo["round_medians"])
+            print(f"{'':<9} medians of the {len(fo['round_medians'])} rounds (s): {medians}")
         steps = ", ".join(f"{k} {v:.2f}" for k, v in fo["steps_median_seconds"].items())
         print(f"{'':<9} steps (median s): {steps}")
         print(
@@ -580,6 +591,30 @@ def forecast_only(args: argparse.Namespace, setting: dict) -> None:
         }
         args.output.write_text(json.dumps(baseline, indent=2) + "\n")
         print(f"written: {args.output}")
+
+
+def pool_rounds(rounds: list[dict]) -> dict:
+    """One code version's forecast figures over its rounds (processes): calls pooled."""
+    failed = [r for r in rounds if "error" in r]
+    if failed:
+        return failed[0]
+    forecasts = [r["forecast"] for r in rounds]
+    runs = [run for fo in forecasts for run in fo["runs"]]
+    seconds = [run["seconds"] for run in runs]
+    steps = forecasts[0]["steps_median_seconds"]
+    pooled = {
+        **forecasts[0],
+        "runs": runs,
+        "seconds_first": forecasts[0]["seconds_first"],
+        "seconds_median": statistics.median(seconds),
+        "seconds_min": min(seconds),
+        "seconds_max": max(seconds),
+        "steps_median_seconds": {
+            k: statistics.median(run[f"{k}_seconds"] for run in runs) for k in steps
+        },
+        "round_medians": [fo["seconds_median"] for fo in forecasts],
+    }
+    return {**rounds[0], "forecast": pooled, "rounds": len(rounds)}
 
 
 def machine_info(load_before: list[float]) -> dict:
@@ -605,6 +640,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the reference table")
     parser.add_argument("--forecast-units", type=int, default=10_000)
     parser.add_argument("--forecast-repeat", type=int, default=3)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="--forecast-only: processes per code version, alternating between versions; "
+        "the calls of all rounds are pooled (default: %(default)s)",
+    )
     parser.add_argument(
         "--empty-cache",
         action="store_true",
@@ -641,8 +683,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
-    if args.forecast_units < 1 or args.forecast_repeat < 1:
-        parser.error("--forecast-units and --forecast-repeat must be positive")
+    if args.forecast_units < 1 or args.forecast_repeat < 1 or args.rounds < 1:
+        parser.error("--forecast-units, --forecast-repeat and --rounds must be positive")
     try:
         settings = [parse_setting(s) for s in args.settings.split(",") if s.strip()]
     except argparse.ArgumentTypeError as exc:
