@@ -309,6 +309,21 @@ def test_no_units(base_design):
     assert theta.shape == (S, 0, 1) and theta_mean.shape == (0, 1)
 
 
+def _closed_form_scores(v, lin, sd, *, seed, delta=None):
+    """Scores (N, S) from the link's logits ``lin`` and noise SD ``sd`` (S, N), chance 0.25.
+
+    The noise is what ``target_draws`` draws from ``default_rng(seed)``; finite entries of
+    ``delta`` replace the noise term.
+    """
+    n_units = lin.shape[1]
+    noise = unit_block_noise(np.random.default_rng(seed), S, n_units)
+    fresh = sd * np.concatenate([noise(rows) for rows in row_blocks(n_units)]).T
+    if delta is not None:
+        fresh = np.where(np.isfinite(delta), delta, fresh)
+    ceiling = v["ceiling"][:, None]
+    return np.clip(0.25 + (ceiling - 0.25) / (1.0 + np.exp(-(lin + fresh))), 0.25, ceiling).T
+
+
 @pytest.mark.parametrize(
     ("with_excess", "with_delta"), [(False, False), (True, False), (True, True)]
 )
@@ -337,13 +352,8 @@ def test_target_draws_match_the_closed_form(with_excess, with_delta, monkeypatch
     link_sd = np.sqrt(np.einsum("sd,de,se->s", v["beta"], ref_cov, v["beta"]))
     extra = 0.75 * link_sd[:, None] * excess[None]
     sd = np.sqrt(v["discrepancy_sd"][:, None] ** 2 + extra**2)
-    noise = unit_block_noise(np.random.default_rng(9), S, 11)
-    fresh = sd * np.concatenate([noise(rows) for rows in row_blocks(11)]).T
-    if with_delta:
-        fresh = np.where(np.isfinite(delta), delta, fresh)
-    ceiling = v["ceiling"][:, None]
-    expected = np.clip(0.25 + (ceiling - 0.25) / (1.0 + np.exp(-(lin + fresh))), 0.25, ceiling)
-    np.testing.assert_allclose(q, expected.T, rtol=1e-14)
+    expected = _closed_form_scores(v, lin, sd, seed=9, delta=delta if with_delta else None)
+    np.testing.assert_allclose(q, expected, rtol=1e-14)
 
 
 def test_target_draws_fold_the_capability_noise_into_the_link(base_design, monkeypatch):
@@ -370,12 +380,8 @@ def test_target_draws_fold_the_capability_noise_into_the_link(base_design, monke
     beta = v["beta"][:, 0][:, None]
     link_var = v["discrepancy_sd"][:, None] ** 2 + (0.75 * excess[None]) ** 2
     total_sd = np.sqrt(link_var + (beta * sd) ** 2)
-    noise = unit_block_noise(np.random.default_rng(9), S, N)
-    z = np.concatenate([noise(rows) for rows in row_blocks(N)]).T
-    lin = v["alpha"][:, None] + beta * mean[..., 0] + total_sd * z
-    ceiling = v["ceiling"][:, None]
-    expected = np.clip(0.25 + (ceiling - 0.25) / (1.0 + np.exp(-lin)), 0.25, ceiling)
-    np.testing.assert_allclose(q, expected.T, rtol=1e-12)
+    lin = v["alpha"][:, None] + beta * mean[..., 0]
+    np.testing.assert_allclose(q, _closed_form_scores(v, lin, total_sd, seed=9), rtol=1e-12)
     # and the same distribution as drawing the capability first (many draws of one unit)
     theta, _ = conjugate_capability(draws, design, rng=np.random.default_rng(1))
     assert np.isfinite(theta).all()
