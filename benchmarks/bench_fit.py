@@ -38,9 +38,9 @@ first use after an installation does; its time is reported apart.
 it and times ``fc.forecast(table)`` as in phase 4. With ``--baseline-rev REV`` the
 ``bayesproxy`` of that git revision is timed first, in the same run, on the same saved fit
 (before / after side by side); ``--rounds N`` runs N processes per version, alternating
-between the versions, and pools their calls, so that the machine's drift over minutes falls
-on both alike. Its figures go to ``benchmarks/baseline_forecast.json`` unless ``--output``
-says otherwise.
+between the versions (each first in every other round), and pools their calls, so that
+the machine's drift over minutes falls on both alike. Its figures go to
+``benchmarks/baseline_forecast.json`` unless ``--output`` says otherwise.
 
 Usage::
 
@@ -535,8 +535,10 @@ def forecast_only(args: argparse.Namespace, setting: dict) -> None:
         # code versions alternate, round after round, each in a new process: the machine's
         # drift over minutes then falls on both alike
         rounds: dict[str, list[dict]] = {name: [] for name, _, _ in code_versions}
-        for _ in range(args.rounds):
-            for name, source, _ in code_versions:
+        for round_ in range(args.rounds):
+            # ABBA: each version runs first in half the rounds
+            order = code_versions if round_ % 2 == 0 else code_versions[::-1]
+            for name, source, _ in order:
                 rounds[name].append(run_child({**spec, "load_fit": str(fit_path)}, source=source))
         for name, _, code in code_versions:
             res = pool_rounds(rounds[name])

@@ -400,6 +400,16 @@ def test_target_draws_fold_the_capability_noise_into_the_link(base_design, monke
     eps = np.random.default_rng(3).standard_normal((40_000, 1, 1))
     drawn = target_draws(many, m1 + s1[..., None] * eps, rng=np.random.default_rng(4), **kwargs)[0]
     assert stats.ks_2samp(folded, drawn).pvalue > 0.001
+    # a known discrepancy replaces the link's noise only: the capability's stays
+    known = np.full((40_000, 1), 0.3)
+    folded = target_draws(
+        many, m1, rng=np.random.default_rng(5), theta_sd=s1, delta=known, **kwargs
+    )[0]
+    drawn = target_draws(
+        many, m1 + s1[..., None] * eps, rng=np.random.default_rng(6), delta=known, **kwargs
+    )[0]
+    assert stats.ks_2samp(folded, drawn).pvalue > 0.001
+    assert folded.std() > 0.5 * drawn.std() > 0  # not a constant: the capability's noise stays
     with pytest.raises(ValueError, match="one factor"):
         target_draws(
             _draws(2),

@@ -1,4 +1,4 @@
-"""The compiled row quantiles against NumPy's: bit for bit, on the shapes that break bucketing."""
+"""The compiled row quantiles against NumPy's: equal values on the shapes that break bucketing."""
 
 from __future__ import annotations
 
@@ -47,11 +47,14 @@ def test_rows_with_nan_or_inf_are_left_to_the_caller():
     assert ok.tolist() == [True, False, False, True, False, True]
 
 
-def test_bad_shape_is_refused():
+def test_bad_shape_or_probs_are_refused():
     with pytest.raises(ValueError, match="shape"):
         row_quantiles(np.zeros(5), (0.5,))
     with pytest.raises(ValueError, match="shape"):
         row_quantiles(np.zeros((3, 0)), (0.5,))
+    for probs in [(-0.5,), (1.5,), (np.nan,), [[0.5]]]:
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            row_quantiles(np.zeros((3, 4)), probs)
 
 
 def test_forecast_frame_on_many_draws_matches_nanquantile():

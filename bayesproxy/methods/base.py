@@ -213,7 +213,7 @@ def _row_quantiles(
     full = usable.all(axis=1) & (samples.shape[1] > 0)
     todo = full.copy()  # rows left for np.quantile
     if samples.size >= _COMPILED_QUANTILES and samples.shape[1] > 0:
-        # many draws: a compiled pass per row, bit for bit np.quantile (imports numba)
+        # many draws: a compiled pass per row, the values np.quantile gives (imports numba)
         from bayesproxy.methods.quantile_loops import row_quantiles
 
         values, done = row_quantiles(samples, probs)

@@ -6,7 +6,8 @@ row is bucketed by value instead: ``S`` buckets between the row's minimum and ma
 counted in one pass; a wanted order statistic then lies in a known bucket, and only that
 bucket's few values are sorted. Bucketing is monotone in the value, so the order statistics
 are exact, and they are interpolated as NumPy's default ``"linear"`` method does (the same
-floating-point operations), so the result equals ``np.quantile`` bit for bit. A row with
+floating-point operations), so the result equals ``np.quantile`` (bit for bit but for the
+sign of a zero: which of ``-0.0`` and ``0.0`` lands first within a bucket is arbitrary). A row with
 many values in one bucket (heavy tails) costs at most a sort of that bucket.
 
 Imported on first use (it imports numba).
@@ -130,11 +131,18 @@ def row_quantiles(samples: np.ndarray, probs: Sequence[float]) -> tuple[np.ndarr
         caller (their entries are undefined).
     ok : ndarray of bool, shape (N,)
         Whether the row's values were all finite (and its quantiles computed).
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not 2-D with at least one draw, or a prob lies outside [0, 1].
     """
     x = np.ascontiguousarray(samples, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 1:
         raise ValueError(f"samples must have shape (rows, draws >= 1), got {x.shape}.")
     q = np.asarray(probs, dtype=np.float64)
+    if q.ndim != 1 or not np.all((q >= 0.0) & (q <= 1.0)):  # also NaN
+        raise ValueError(f"probs must be a sequence of numbers in [0, 1], got {probs!r}.")
     # the virtual index as NumPy computes it, (S - 1) * q
     virtual = (x.shape[1] - 1) * q
     out = np.full((len(q), x.shape[0]), np.nan)

@@ -94,7 +94,8 @@ def link_logits(  # pragma: no cover
     The discrepancy is ``delta`` where it is finite (``delta`` has 0 rows when none is
     known), else ``sqrt(disc_var + (extra_sd * excess)^2) * noise``. When ``theta_sd`` has
     rows, ``theta`` is the mean of a one-factor capability with that SD, and its noise
-    joins the discrepancy's: ``sqrt(... + (beta theta_sd)^2) * noise``.
+    joins the discrepancy's: ``sqrt(... + (beta theta_sd)^2) * noise``, or
+    ``delta + |beta theta_sd| * noise`` where the discrepancy is known.
     """
     # Serial: the caller runs blocks of units on its threads (this releases the GIL). The
     # inner loops only select, never branch, so they vectorise; the exp that follows is
@@ -113,13 +114,16 @@ def link_logits(  # pragma: no cover
         for s in range(S):
             sd = extra_sd[s] * e
             var = sd * sd + disc_var[s]
+            cap_var = 0.0
             if spread:
                 b = beta[s, 0] * theta_sd[n, s]
-                var += b * b
-            term = np.sqrt(var) * noise[n, s]
+                cap_var = b * b
+            term = np.sqrt(var + cap_var) * noise[n, s]
             if known:
                 given = delta[n, s]
-                term = given if np.isfinite(given) else term
+                # a known discrepancy replaces the link's noise, not the capability's
+                if np.isfinite(given):
+                    term = given + np.sqrt(cap_var) * noise[n, s] if spread else given
             row[s] = -(row[s] + term)
 
 

@@ -194,7 +194,13 @@ def true_score_draws(
     theta_sd : ndarray, shape (n, S), optional
         One factor: ``theta`` is the mean of a Gaussian capability with this SD, whose
         noise joins the discrepancy's (``(beta_s theta_sd)^2`` adds to its variance), so
-        one normal per draw makes both.
+        one normal per draw makes both; where ``delta`` is known it is added to
+        ``|beta_s theta_sd| * noise``.
+
+    Raises
+    ------
+    ValueError
+        If an array's leading shape is not ``out``'s (the compiled loops do not check).
 
     Examples
     --------
@@ -206,6 +212,20 @@ def true_score_draws(
     >>> out.tolist()  # halfway between chance and the ceiling
     [[0.625, 0.625]]
     """
+    n_rows, n_draws = out.shape
+    for name, array in (
+        ("theta", theta),
+        ("noise", noise),
+        ("delta", delta),
+        ("theta_sd", theta_sd),
+    ):
+        if array is not None and np.shape(array)[:2] != (n_rows, n_draws):
+            # the compiled loops do not check bounds: refuse here rather than read past
+            raise ValueError(
+                f"{name} must have shape ({n_rows}, {n_draws}, ...), got {np.shape(array)}."
+            )
+    if np.shape(excess) != (n_rows,):
+        raise ValueError(f"excess must have shape ({n_rows},), got {np.shape(excess)}.")
     logits, scores = _compiled()[2:]
     logits(
         out,

@@ -99,7 +99,7 @@ def model_spec(design: Design, *, priors: dict[str, float], n_factors: int) -> M
     return ModelSpec(
         free_names=known.free_names,
         value_names=known.value_names,
-        dims=known.dims,
+        dims=dict(known.dims),  # a copy: the cached one stays as built
         coords={
             name: list(values) for name, values in model_coords(design, n_factors=n_factors).items()
         },
