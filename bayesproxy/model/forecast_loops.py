@@ -13,7 +13,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["add_evidence", "bounded_scores", "link_logits", "one_factor_gaussian", "unit_evidence"]
+__all__ = [
+    "add_evidence",
+    "bounded_scores",
+    "four_units_evidence",
+    "link_logits",
+    "one_factor_gaussian",
+    "unit_evidence",
+]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -32,6 +39,39 @@ def unit_evidence(n, y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu):  # pragma: n
             p_sum[s] += lam2[k, s] * prec
             h_sum[s] += (lam[k, s] * y_nk - lam_mu[k, s]) * prec
     return p_sum, h_sum
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def four_units_evidence(n0, y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu, acc):  # pragma: no cover
+    """:func:`unit_evidence` of units ``n0 .. n0 + 3`` into the rows of ``acc`` (8, S).
+
+    Rows ``2 b`` and ``2 b + 1`` get unit ``n0 + b``'s precision and precision times mean,
+    bitwise what :func:`unit_evidence` gives: the same sums in the same order. Four units
+    share each read of the per-proxy parameters, (K, S) arrays too large for the CPU's
+    nearest caches: a quarter faster than one unit at a time.
+    """
+    K, S = lam.shape
+    acc[:] = 0.0
+    p0, h0, p1, h1 = acc[0], acc[1], acc[2], acc[3]
+    p2, h2, p3, h3 = acc[4], acc[5], acc[6], acc[7]
+    for k in range(K):
+        y0, y1, y2, y3 = y[n0, k], y[n0 + 1, k], y[n0 + 2, k], y[n0 + 3, k]
+        i0, i1, i2, i3 = inv_j[n0, k], inv_j[n0 + 1, k], inv_j[n0 + 2, k], inv_j[n0 + 3, k]
+        e0, e1, e2, e3 = se2[n0, k], se2[n0 + 1, k], se2[n0 + 2, k], se2[n0 + 3, k]
+        for s in range(S):
+            a, g, l2, lm, ls = psi2[k, s], sig2[k, s], lam2[k, s], lam_mu[k, s], lam[k, s]
+            q0 = 1.0 / (a + (g + e0) * i0)
+            q1 = 1.0 / (a + (g + e1) * i1)
+            q2 = 1.0 / (a + (g + e2) * i2)
+            q3 = 1.0 / (a + (g + e3) * i3)
+            p0[s] += l2 * q0
+            h0[s] += (ls * y0 - lm) * q0
+            p1[s] += l2 * q1
+            h1[s] += (ls * y1 - lm) * q1
+            p2[s] += l2 * q2
+            h2[s] += (ls * y2 - lm) * q2
+            p3[s] += l2 * q3
+            h3[s] += (ls * y3 - lm) * q3
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -55,34 +95,42 @@ def one_factor_gaussian(  # pragma: no cover
 
     See ``kernels.one_factor_posterior``.
     """
-    # One pass per unit: its prior precision and mean per draw, the proxies' evidence and
-    # the posterior m = H / P, sd = 1 / sqrt(P); the NumPy version made ~15 passes over
-    # (draw, unit) arrays of 10^7 values. A unit writes rows (a column of an (S, N) array
-    # cost a cache miss per draw, a third of the pass).
+    # One pass per four units: the proxies' evidence, then per unit its prior precision and
+    # mean per draw and the posterior m = H / P, sd = 1 / sqrt(P); the NumPy version made
+    # ~15 passes over (draw, unit) arrays of 10^7 values. A unit writes rows (a column of
+    # an (S, N) array cost a cache miss per draw, a third of the pass).
     N, S = mean.shape
-    for n in numba.prange(N):
-        f, r = fam[n], run[n]
-        p_prior = np.empty(S)
-        h_prior = np.empty(S)
-        for s in range(S):
-            b = b_fam[f, s]
-            m = a_fam[f, s] + a_run[r, s] + b * x[n]
-            var = unit_var[s] + new_f[n] * (fam_var[s] + slope_var[s] * x2[n])
-            var += new_r[n] * run_var[s]
-            var += no_x[n] * (b * b)
-            p_prior[s] = 1.0 / var
-            h_prior[s] = p_prior[s] * m
-        p_sum, h_sum = unit_evidence(n, y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu)
-        mean_row = mean[n]
-        sd_row = sd[n]
-        total = 0.0
-        for s in range(S):
-            precision = p_prior[s] + p_sum[s]
-            m = (h_prior[s] + h_sum[s]) / precision
-            total += m
-            mean_row[s] = m
-            sd_row[s] = 1.0 / np.sqrt(precision)
-        theta_mean[n] = total / S
+    groups = N // 4  # units in fours (see four_units_evidence), the last N % 4 one by one
+    for g in numba.prange(groups + N % 4):
+        acc = np.empty((8, S))
+        if g < groups:
+            n0, width = 4 * g, 4
+            four_units_evidence(n0, y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu, acc)
+        else:
+            n0, width = 4 * groups + (g - groups), 1
+            p_one, h_one = unit_evidence(n0, y, inv_j, se2, psi2, sig2, lam2, lam, lam_mu)
+            acc[0] = p_one
+            acc[1] = h_one
+        for b in range(width):
+            n = n0 + b
+            f, r = fam[n], run[n]
+            p_sum, h_sum = acc[2 * b], acc[2 * b + 1]
+            mean_row = mean[n]
+            sd_row = sd[n]
+            total = 0.0
+            for s in range(S):
+                bf = b_fam[f, s]
+                m = a_fam[f, s] + a_run[r, s] + bf * x[n]
+                var = unit_var[s] + new_f[n] * (fam_var[s] + slope_var[s] * x2[n])
+                var += new_r[n] * run_var[s]
+                var += no_x[n] * (bf * bf)
+                p_prior = 1.0 / var
+                precision = p_prior + p_sum[s]
+                m = (p_prior * m + h_sum[s]) / precision
+                total += m
+                mean_row[s] = m
+                sd_row[s] = 1.0 / np.sqrt(precision)
+            theta_mean[n] = total / S
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
