@@ -33,13 +33,13 @@ __all__ = ["IDENTITY", "LOG", "LOGIT", "cell_summaries"]
 LOGIT, LOG, IDENTITY = 0, 1, 2
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def _cells(  # pragma: no cover - compiled
     score, stderr, kind, chance, sign, center, scale, eps, mean, ss, se2, n
 ):  # fmt: skip
     U, K, R = score.shape
-    latent = np.empty(R)
-    for i in range(U):
+    for i in numba.prange(U):  # units in parallel: each writes its own cells
+        latent = np.empty(R)
         for k in range(K):
             code, c, s, m0, sc = kind[k], chance[k], sign[k], center[k], scale[k]
             count = 0
@@ -118,15 +118,18 @@ def cell_summaries(
     mean, ss, se2 = np.empty(shape), np.empty(shape), np.empty(shape)
     n = np.empty(shape, dtype=np.int64)
     constants = (np.ascontiguousarray(a, dtype=np.float64) for a in (chance, sign, center, scale))
-    _cells(
-        score,
-        stderr,
-        np.ascontiguousarray(kind, dtype=np.int64),
-        *constants,
-        float(eps),
-        mean,
-        ss,
-        se2,
-        n,
-    )
+    from bayesproxy.model.kernels import _LOCK  # numba's workqueue: one parallel call at a time
+
+    with _LOCK:
+        _cells(
+            score,
+            stderr,
+            np.ascontiguousarray(kind, dtype=np.int64),
+            *constants,
+            float(eps),
+            mean,
+            ss,
+            se2,
+            n,
+        )
     return mean, ss, se2, n
