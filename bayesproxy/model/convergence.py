@@ -129,9 +129,10 @@ def variable_diagnostics(posterior: xr.Dataset) -> pd.DataFrame:
         )
         for name in names
     ]
-    # constant elements (e.g. a zero-sum axis) give 0/0 inside the estimators: NaN, no noise
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # constant elements (e.g. a zero-sum axis) give 0/0 inside the estimators: NaN, no noise.
+    # np.errstate only (per thread): warnings.catch_warnings would silence every thread's
+    # warnings, and the fit runs this gate beside its other work
+    with np.errstate(all="ignore"):
         stats = diagnose(np.concatenate(blocks, axis=2)) if blocks else (np.zeros(0),) * 3
     edges = np.cumsum([0] + [b.shape[2] for b in blocks])
     worst = {"rhat": np.nanmax, "ess_bulk": np.nanmin, "ess_tail": np.nanmin}

