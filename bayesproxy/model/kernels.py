@@ -6,6 +6,8 @@ size; the loops of :mod:`~bayesproxy.model.forecast_loops` fuse them (cell preci
 contribution to the capability's precision and to precision times mean) into one pass that
 stays in the CPU cache, and run the units in parallel. Each unit's sums run over the
 proxies in a fixed order, so the result does not depend on the number of threads.
+:func:`true_score_draws` turns capability draws into the target's true score in two
+compiled passes around NumPy's vectorised ``exp``.
 
 numba compiles those loops on first use and caches them on disk, so later processes load
 them.
