@@ -10,7 +10,8 @@ floating-point operations), so the result equals ``np.quantile`` (bit for bit bu
 sign of a zero: which of ``-0.0`` and ``0.0`` lands first within a bucket is arbitrary). A row with
 many values in one bucket (heavy tails) costs at most a sort of that bucket.
 
-Imported on first use (it imports numba).
+Imported on first use (it imports numba). The loop is serial over a block of rows and
+releases the GIL; blocks run on the machine's cores as threads.
 
 Examples
 --------
@@ -28,57 +29,53 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from bayesproxy.threads import for_row_blocks
+
 __all__ = ["row_quantiles"]
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _order_statistics(row, ids, wanted, values, n_buckets):  # pragma: no cover - compiled
-    """Write the ``wanted`` (ascending) order statistics of ``row`` into ``values``."""
-    S = row.size
-    counts = np.zeros(n_buckets + 1, np.int64)
-    for i in range(S):
-        counts[ids[i] + 1] += 1
-    for b in range(n_buckets):  # counts[b] becomes the number of values below bucket b
-        counts[b + 1] += counts[b]
-    b = 0
-    w = 0
-    while w < wanted.size:
-        j = wanted[w]
-        while counts[b + 1] <= j:
-            b += 1
-        members = np.empty(counts[b + 1] - counts[b])
-        m = 0
-        for i in range(S):
-            if ids[i] == b:
-                members[m] = row[i]
-                m += 1
-        members.sort()
-        # every wanted statistic in this bucket from one sort
-        while w < wanted.size and wanted[w] < counts[b + 1]:
-            values[w] = members[wanted[w] - counts[b]]
-            w += 1
+_njit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _quantiles(samples, virtual, out, ok):  # pragma: no cover - compiled
-    N, S = samples.shape
-    P = virtual.size
-    # NumPy's "linear" method: neighbours floor(v) and floor(v) + 1 (the last value for
-    # v >= S - 1), weight v - floor(v)
-    prev = np.empty(P, np.int64)
-    nxt = np.empty(P, np.int64)
-    gamma = np.empty(P)
-    for p in range(P):
-        lo = np.floor(virtual[p])
-        gamma[p] = virtual[p] - lo
-        if virtual[p] >= S - 1:
-            prev[p] = S - 1
-            nxt[p] = S - 1
+@_njit
+def _heapsort(a):  # pragma: no cover - compiled
+    # in place, O(m log m) at worst; a few lines compile in a fraction of numba's sort
+    n = a.size
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_down(a, start, n)
+    for end in range(n - 1, 0, -1):
+        a[0], a[end] = a[end], a[0]
+        _sift_down(a, 0, end)
+
+
+@_njit
+def _sift_down(a, root, end):  # pragma: no cover - compiled
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            return
+        if child + 1 < end and a[child] < a[child + 1]:
+            child += 1
+        if a[root] < a[child]:
+            a[root], a[child] = a[child], a[root]
+            root = child
         else:
-            prev[p] = int(lo)
-            nxt[p] = int(lo) + 1
-    wanted = np.unique(np.concatenate((prev, nxt)))
-    for n in numba.prange(N):
+            return
+
+
+@_njit
+def _quantile_rows(samples, wanted, prev, nxt, gamma, out, ok):  # pragma: no cover - compiled
+    # Serial over a block of rows (the caller runs blocks on its threads; this releases the
+    # GIL). wanted: the order statistics needed, ascending; prev, nxt: positions in wanted
+    # of each prob's two neighbours; gamma: each prob's weight (see row_quantiles).
+    N, S = samples.shape
+    P = gamma.size
+    W = wanted.size
+    values = np.empty(W)
+    ids = np.empty(S, np.int64)
+    counts = np.empty(S + 1, np.int64)
+    members = np.empty(S)
+    for n in range(N):
         row = samples[n]
         lo_v = row[0]
         hi_v = row[0]
@@ -92,26 +89,44 @@ def _quantiles(samples, virtual, out, ok):  # pragma: no cover - compiled
         ok[n] = finite
         if not finite:
             continue
-        values = np.empty(wanted.size)
         if hi_v == lo_v:
-            values[:] = lo_v
+            for w in range(W):
+                values[w] = lo_v
         else:
-            # monotone in the value: fl(x - lo) and fl(d * scale) never reverse an order
+            # S buckets, monotone in the value: fl(x - lo) and fl(d * scale) never reverse
+            # an order; a range near 0 or overflowing (scale not finite) is one bucket
             scale = S / (hi_v - lo_v)
-            ids = np.zeros(S, np.int64)
-            if (
-                np.isfinite(scale) and scale > 0.0
-            ):  # else (a range near 0 or overflowing) one bucket
+            one = not (np.isfinite(scale) and scale > 0.0)
+            counts[:] = 0
+            for i in range(S):
+                ids[i] = 0 if one else min(int((row[i] - lo_v) * scale), S - 1)
+                counts[ids[i] + 1] += 1
+            for b in range(S):  # counts[b] becomes the number of values below bucket b
+                counts[b + 1] += counts[b]
+            b = 0
+            w = 0
+            while w < W:
+                while counts[b + 1] <= wanted[w]:
+                    b += 1
+                size = counts[b + 1] - counts[b]
+                m = 0
                 for i in range(S):
-                    ids[i] = min(int((row[i] - lo_v) * scale), S - 1)
-            _order_statistics(row, ids, wanted, values, S)
+                    if ids[i] == b:
+                        members[m] = row[i]
+                        m += 1
+                bucket = members[:size]
+                _heapsort(bucket)
+                # every wanted statistic in this bucket from one sort
+                while w < W and wanted[w] < counts[b + 1]:
+                    values[w] = bucket[wanted[w] - counts[b]]
+                    w += 1
         for p in range(P):
-            a = values[np.searchsorted(wanted, prev[p])]
-            b = values[np.searchsorted(wanted, nxt[p])]
+            a = values[prev[p]]
+            c = values[nxt[p]]
             g = gamma[p]
-            diff = b - a
+            diff = c - a
             # numpy's _lerp: from the nearer end
-            out[p, n] = b - diff * (1.0 - g) if g >= 0.5 else a + diff * g
+            out[n, p] = c - diff * (1.0 - g) if g >= 0.5 else a + diff * g
 
 
 def row_quantiles(samples: np.ndarray, probs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -143,12 +158,21 @@ def row_quantiles(samples: np.ndarray, probs: Sequence[float]) -> tuple[np.ndarr
     q = np.asarray(probs, dtype=np.float64)
     if q.ndim != 1 or not np.all((q >= 0.0) & (q <= 1.0)):  # also NaN
         raise ValueError(f"probs must be a sequence of numbers in [0, 1], got {probs!r}.")
-    # the virtual index as NumPy computes it, (S - 1) * q
-    virtual = (x.shape[1] - 1) * q
-    out = np.full((len(q), x.shape[0]), np.nan)
+    # NumPy's "linear" method: the virtual index v = (S - 1) q, its neighbours floor(v) and
+    # floor(v) + 1 (both the last value for v >= S - 1) and the weight v - floor(v)
+    last = x.shape[1] - 1
+    virtual = last * q
+    low = np.floor(virtual)
+    gamma = virtual - low
+    prev = np.where(virtual >= last, last, low).astype(np.int64)
+    nxt = np.where(virtual >= last, last, low + 1).astype(np.int64)
+    wanted, where = np.unique(np.concatenate([prev, nxt]), return_inverse=True)
+    out = np.full((x.shape[0], len(q)), np.nan)  # a row per unit: blocks are contiguous
     ok = np.zeros(x.shape[0], dtype=np.bool_)
-    from bayesproxy.model.kernels import _LOCK  # numba's workqueue: one parallel call at a time
+    first, second = where[: len(q)], where[len(q) :]
 
-    with _LOCK:
-        _quantiles(x, virtual, out, ok)
-    return out, ok
+    def block(rows: slice) -> None:
+        _quantile_rows(x[rows], wanted, first, second, gamma, out[rows], ok[rows])
+
+    for_row_blocks(block, x.shape[0])
+    return out.T, ok
