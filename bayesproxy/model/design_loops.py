@@ -27,19 +27,23 @@ import math
 import numba
 import numpy as np
 
+from bayesproxy.threads import for_row_blocks
+
 __all__ = ["IDENTITY", "LOG", "LOGIT", "cell_summaries"]
 
 #: Transform codes per proxy.
 LOGIT, LOG, IDENTITY = 0, 1, 2
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _cells(  # pragma: no cover - compiled
     score, stderr, kind, chance, sign, center, scale, eps, mean, ss, se2, n
 ):  # fmt: skip
+    # serial over a block of units: the caller runs blocks on its threads (this releases
+    # the GIL); numba's own parallel loops would add seconds to the first compilation
     U, K, R = score.shape
-    for i in numba.prange(U):  # units in parallel: each writes its own cells
-        latent = np.empty(R)
+    latent = np.empty(R)
+    for i in range(U):
         for k in range(K):
             code, c, s, m0, sc = kind[k], chance[k], sign[k], center[k], scale[k]
             count = 0
@@ -117,19 +121,21 @@ def cell_summaries(
     shape = score.shape[:2]
     mean, ss, se2 = np.empty(shape), np.empty(shape), np.empty(shape)
     n = np.empty(shape, dtype=np.int64)
-    constants = (np.ascontiguousarray(a, dtype=np.float64) for a in (chance, sign, center, scale))
-    from bayesproxy.model.kernels import _LOCK  # numba's workqueue: one parallel call at a time
+    kind = np.ascontiguousarray(kind, dtype=np.int64)
+    constants = [np.ascontiguousarray(a, dtype=np.float64) for a in (chance, sign, center, scale)]
 
-    with _LOCK:
+    def block(rows: slice) -> None:
         _cells(
-            score,
-            stderr,
-            np.ascontiguousarray(kind, dtype=np.int64),
+            score[rows],
+            stderr[rows],
+            kind,
             *constants,
             float(eps),
-            mean,
-            ss,
-            se2,
-            n,
+            mean[rows],
+            ss[rows],
+            se2[rows],
+            n[rows],
         )
+
+    for_row_blocks(block, shape[0])
     return mean, ss, se2, n
