@@ -170,12 +170,14 @@ def true_score_draws(
     delta: np.ndarray | None = None,
     theta_sd: np.ndarray | None = None,
 ) -> None:
-    """Write a block of units' true-score draws into ``out`` (n, S) in one compiled pass.
+    """Write a block of units' true-score draws into ``out`` (n, S).
+
+    Two compiled passes (the logits, then the bounded scores) around NumPy's SIMD ``exp``.
 
     Per unit ``n`` and draw ``s``,
     ``q = c + (u_s - c) * sigmoid(alpha_s + beta_s' theta + delta)``, clipped into
     ``[c, u_s]``, with ``delta`` the known discrepancy where given and finite, else
-    ``sqrt(disc_var_s + (extra_sd_s * excess_n)^2) * noise``. The loop is serial and
+    ``sqrt(disc_var_s + (extra_sd_s * excess_n)^2) * noise``. The loops are serial and
     releases the GIL, so blocks of units run in parallel on plain threads.
 
     Parameters
