@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 from bayesproxy.datasets import simulate
 from bayesproxy.model.build import build_model
 from bayesproxy.model.density import (
+    _CHECK_ROWS,
+    _FACTOR_BOUND,
     common_half_dof,
     logp_and_gradient,
     pack,
@@ -155,6 +158,44 @@ def test_density_and_gradient_equal_pymc(variant, ceiling):
         np.testing.assert_allclose(grad, pymc_gradient(x), rtol=1e-8, atol=1e-8)
     assert len(offsets) >= 3
     # equal up to the normalising constants (data and priors only)
+    assert np.ptp(offsets) < 1e-6 * max(1.0, abs(np.mean(offsets)))
+
+
+@pytest.mark.parametrize(("log_noise_sd", "checked"), [(-11.0, "per block"), (-16.0, "per row")])
+def test_running_products_renormalise_exactly(log_noise_sd, checked):
+    """Tiny replicate noise takes the running products of pass 1 out of range within rows.
+
+    With identical replicates and noise SDs of e^-11, every factor 2 sigma^2 is ~6e-10: a
+    block of rows takes its proxy's product below 1e-100, and it is renormalised at the
+    block's end. At e^-16 the factors (~3e-14) pass the bound on factors, and every row is
+    checked. Both must equal PyMC's log density and gradient.
+    """
+    design = _simulated_design(n_checkpoints=8)  # 48 units: three blocks of rows
+    # replicates that agree exactly keep the sums of squares over sigma^2 at zero
+    design = replace(
+        design,
+        cell_se2=np.zeros_like(design.cell_se2),
+        cell_ss=np.zeros_like(design.cell_ss),
+    )
+    assert design.n_units > 2 * _CHECK_ROWS
+    priors = resolve_priors()
+    _, packed, pymc_logp, pymc_gradient = _pymc_pair(design, priors)
+    factor = 2.0 * math.exp(2.0 * log_noise_sd)
+    assert (factor > 1.0 / _FACTOR_BOUND) == (checked == "per block")
+    assert factor**_CHECK_ROWS < 1e-100
+    rng = np.random.default_rng(2)
+    offsets = []
+    for scale in (0.0, 0.1, 0.1):
+        x = rng.normal(0.0, 0.1, packed.n_dim)
+        for name in ("noise_log_mu", "noise_log_sd_centred"):
+            if name in packed.layout:
+                start, shape = packed.layout[name]
+                size = int(np.prod(shape))
+                x[start : start + size] = log_noise_sd + rng.normal(0.0, scale, size)
+        grad = np.empty_like(x)
+        value = logp_and_gradient(x, packed.blob, grad)
+        offsets.append(value - pymc_logp(x))
+        np.testing.assert_allclose(grad, pymc_gradient(x), rtol=1e-8, atol=1e-8)
     assert np.ptp(offsets) < 1e-6 * max(1.0, abs(np.mean(offsets)))
 
 
