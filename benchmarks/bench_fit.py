@@ -28,7 +28,8 @@ extracted to a temporary directory (``--working-tree``: the working tree as it i
 made to the working tree during the run cannot mix into the figures. ``--empty-cache``
 adds a cold fit with empty PyTensor and numba caches (a first fit after installation;
 normally the on-disk numba cache survives between processes). Before the timed processes,
-one process runs a tiny fit and forecast on the freshly extracted code, so that numba
+one process runs a tiny fit and forecasts (its own units, and a new table) on the freshly
+extracted code, so that numba
 caches the package's own kernels (the hand-written density, the forecast's update) as the
 first use after an installation does; its time is reported apart.
 
@@ -158,12 +159,18 @@ def _fit_phase(fc: Any, table: Any, timings: dict[str, list[float]], setting: di
 
 def forecast_table(n_units: int, *, random_seed: int) -> Any:
     """``n_units`` units with proxies only: the reference table's runs, repeated."""
-    import numpy as np
-
     from bayesproxy.datasets import simulate
-    from bayesproxy.table import BenchmarkTable
 
     base = simulate(**{**REFERENCE, "holdout_share": 0.0}, random_seed=random_seed).table
+    return repeated_units(base, n_units)
+
+
+def repeated_units(base: Any, n_units: int) -> Any:
+    """``base``'s units, target dropped, repeated as distinct runs up to ``n_units``."""
+    import numpy as np
+
+    from bayesproxy.table import BenchmarkTable
+
     base = base.select(tasks=base.proxies)
     ds = base.dataset
     index = np.resize(np.arange(ds.sizes["unit"]), n_units)
@@ -227,6 +234,10 @@ def child(spec: dict) -> dict:
                 warnings.simplefilter("ignore")
                 tiny.fit(small.table, draws=20, tune=20, chains=1, random_seed=0)
                 tiny.forecast()
+                # a new table, large enough for every kernel of forecast(table) (the frame's
+                # compiled quantiles start at 2**16 samples): else the timed processes'
+                # first forecast would compile them
+                tiny.forecast(repeated_units(small.table, 4000))
         out["warm_up"] = phase.record()
         return out
 
