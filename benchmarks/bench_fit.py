@@ -29,9 +29,9 @@ made to the working tree during the run cannot mix into the figures. ``--empty-c
 adds a cold fit with empty PyTensor and numba caches (a first fit after installation;
 normally the on-disk numba cache survives between processes). Before the timed processes,
 one process runs a tiny fit and forecasts (its own units, and a new table) on the freshly
-extracted code, so that numba
-caches the package's own kernels (the hand-written density, the forecast's update) as the
-first use after an installation does; its time is reported apart.
+extracted code, so that numba caches the package's own kernels (the hand-written density,
+the forecast's update, design and quantiles) as the first use after an installation does;
+its time is reported apart.
 
 ``--forecast-only`` times only the forecast: one process fits once at the first setting
 (convergence does not matter here: the fit only provides 1,000 posterior draws, which

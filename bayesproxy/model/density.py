@@ -565,7 +565,8 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     prec = np.empty(N)
     bvec = np.empty(N)
     pc_grid = np.empty(N * K)
-    ir_grid = np.empty(N * K)
+    # d lp / d sigma^2 of each proxy: the terms of pass 1's own log terms are summed here
+    g_sig2 = np.zeros(K)
     prod_pc = np.ones(K)
     prod_rep = np.ones(K)
     before_pc = np.empty(K)
@@ -605,13 +606,14 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
             ir = 1.0 / rep
             pc = obs[base + k] / (psi2[k] + rep * inv_j[base + k])
             pc_grid[base + k] = pc
-            ir_grid[base + k] = ir
             lk = lam[k]
             r = y[base + k] - mu[k] - lk * li
             q_i += r * r * pc
             p_i += pc * lk * lk
             b_i += r * pc * lk
             ss_i += ssq[base + k] * ir
+            # of -0.5 ssq / rep and -half_dof log(2 rep): they do not wait for the reverse pass
+            g_sig2[k] += (0.5 * ssq[base + k] * ir - hdof[base + k]) * ir
             # factors of 1 where a cell adds no log term (unobserved; not in a product); a
             # select, not 1 + in_prod * (2 rep - 1), which loses a tiny rep's digits
             prod_pc[k] *= pc + (1.0 - obs[base + k])
@@ -642,7 +644,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
             if n_out > 0 or any_mixed:
                 for k in range(K):
                     if col_hdof[k] < 0.0 and hdof[base + k] > 0.0:  # mixed replicate counts
-                        lp -= hdof[base + k] * math.log(2.0 / ir_grid[base + k])
+                        lp -= hdof[base + k] * math.log(2.0 * (sig2[k] + se2[base + k]))
                     if not (1e-100 < prod_pc[k] < 1e100):
                         if 1e-300 < prod_pc[k] < 1e300:
                             lp += 0.5 * math.log(prod_pc[k])
@@ -657,7 +659,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
                         else:
                             lp -= col_hdof[k] * math.log(before_rep[k])
                             if in_prod[base + k] > 0.0:
-                                lp -= col_hdof[k] * math.log(2.0 / ir_grid[base + k])
+                                lp -= col_hdof[k] * math.log(2.0 * (sig2[k] + se2[base + k]))
                         prod_rep[k] = 1.0
         p_i += 1.0 / s2[i]
         prec[i] = p_i
@@ -788,7 +790,6 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     g_mu = np.zeros(K)
     g_lam = np.zeros(K)
     g_psi2 = np.zeros(K)
-    g_sig2 = np.zeros(K)
     for i in range(N):
         base = i * K
         gb = g_b[i]
@@ -797,7 +798,6 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
         acc_loc = 0.0
         for k in range(K):
             pc = pc_grid[base + k]  # 0 where unobserved: every term below vanishes
-            ir = ir_grid[base + k]
             lk = lam[k]
             r = y[base + k] - mu[k] - lk * li
             g_r = (gb * lk - r) * pc
@@ -807,9 +807,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
             g_mu[k] -= g_r
             acc_loc -= g_r * lk
             g_psi2[k] += g_cv
-            g_sig2[k] += (
-                g_cv * inv_j[base + k] - hdof[base + k] * ir + 0.5 * ssq[base + k] * ir * ir
-            )
+            g_sig2[k] += g_cv * inv_j[base + k]
         g_loc[i] += acc_loc
 
     # --- reverse pass: measurement parameters -------------------------------------------
