@@ -696,22 +696,23 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     sig = np.empty(T)
     omega = np.empty(T)
     shift = np.empty(T)  # u / sqrt(P) of each target unit
+    root = np.empty(T)  # sqrt(P) of each target unit, kept for the reverse pass
+    m_t = np.empty(T)  # m = loc + b / P of each target unit
     g_q = np.zeros(T)
     mean_t = 0.0
     for j in range(T):
         t = int(t_unit[j])
-        root = math.sqrt(prec[t])
-        a = beta / root
+        root[j] = math.sqrt(prec[t])
+        m_t[j] = loc[t] + bvec[t] / prec[t]
+        a = beta / root[j]
         omega[j] = math.sqrt(a * a + dsd * dsd)
         zeta = x[o_dz + j]
-        shift[j] = (a * zeta + dsd * x[o_z + t]) / (omega[j] * root)
-        mean_t += bvec[t] / prec[t] + loc[t] + shift[j]
+        shift[j] = (a * zeta + dsd * x[o_z + t]) / (omega[j] * root[j])
+        mean_t += m_t[j] + shift[j]
     mean_t /= T
     alpha = alpha_c - mean_t * beta
     for j in range(T):
-        t = int(t_unit[j])
-        zeta = x[o_dz + j]
-        eta = alpha + (loc[t] + bvec[t] / prec[t]) * beta + omega[j] * zeta
+        eta = alpha + m_t[j] * beta + omega[j] * x[o_dz + j]
         sig[j] = 1.0 / (1.0 + math.exp(-eta))
     for j in range(T):  # successes and failures summed over each unit's replicates
         q = chance + span * sig[j]
@@ -741,29 +742,31 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
         g_eta[j] = g_q[j] * span * sig[j] * (1.0 - sig[j])
         g_ceiling += g_q[j] * sig[j]
         g_alpha += g_eta[j]
-        g_beta += g_eta[j] * (loc[t] + bvec[t] / prec[t])
+        g_beta += g_eta[j] * m_t[j]
         g_m[t] += g_eta[j] * beta
     grad[o_alpha] += g_alpha - alpha_c / s_alpha**2
     g_beta -= g_alpha * mean_t
     g_mean = -g_alpha * beta / T  # d alpha / d (m + shift) of each target unit
     for j in range(T):
         t = int(t_unit[j])
-        root = math.sqrt(prec[t])
-        a = beta / root
+        inv_root = 1.0 / root[j]
+        a = beta * inv_root
         w = omega[j]
+        inv_w = 1.0 / w
+        g_wr = g_mean * inv_w * inv_root  # g_mean / (omega root)
         zeta = x[o_dz + j]
         e = x[o_z + t]
         g_m[t] += g_mean
         # shift = (a zeta + tau e) / (omega root); eta has omega zeta
-        g_w = g_eta[j] * zeta - g_mean * shift[j] / w
-        g_a = g_mean * zeta / (w * root) + g_w * a / w
-        g_tau = g_mean * e / (w * root) + g_w * dsd / w
-        g_root = -g_mean * shift[j] / root - g_a * a / root
-        grad[o_dz + j] += g_eta[j] * w + g_mean * a / (w * root) - zeta
-        grad[o_z + t] += g_mean * dsd / (w * root)
-        g_beta += g_a / root
+        g_w = g_eta[j] * zeta - g_mean * shift[j] * inv_w
+        g_a = g_wr * zeta + g_w * a * inv_w
+        g_tau = g_wr * e + g_w * dsd * inv_w
+        g_root = -(g_mean * shift[j] + g_a * a) * inv_root
+        grad[o_dz + j] += g_eta[j] * w + g_wr * a - zeta
+        grad[o_z + t] += g_wr * dsd
+        g_beta += g_a * inv_root
         g_dsd += g_tau
-        g_p[t] += g_root / (2.0 * root)
+        g_p[t] += 0.5 * g_root * inv_root
     grad[o_beta] += g_beta * beta - (beta / s_beta) ** 2 + 1.0
     grad[o_dsd] += g_dsd * dsd - (dsd / s_disc) ** 2 + 1.0
     if o_ceil >= 0:
@@ -776,15 +779,16 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     g_b = np.empty(N)
     g_s2 = np.empty(N)
     for i in range(N):
-        p_i = prec[i]
+        inv_p = 1.0 / prec[i]
         b_i = bvec[i]
         gm = g_m[i]
         g_loc[i] = gm
-        g_b[i] = gm / p_i + b_i / p_i
-        g_p[i] += -gm * b_i / p_i**2 - 0.5 * b_i * b_i / p_i**2 - 0.5 / p_i
+        g_b[i] = (gm + b_i) * inv_p
+        g_p[i] -= ((gm + 0.5 * b_i) * b_i * inv_p + 0.5) * inv_p
         grad[o_z + i] -= x[o_z + i]
         # P = 1 / s2 + ..., and the -0.5 log(s2) term
-        g_s2[i] = -g_p[i] / s2[i] ** 2 - 0.5 / s2[i]
+        inv_s2 = 1.0 / s2[i]
+        g_s2[i] = -(g_p[i] * inv_s2 + 0.5) * inv_s2
 
     # --- pass 2 over the grid: gradients of the cells ----------------------------------
     g_mu = np.zeros(K)
