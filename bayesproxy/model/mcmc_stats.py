@@ -43,26 +43,32 @@ def _split(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half :]], axis=1)
 
 
-def _z_scale(x: np.ndarray) -> np.ndarray:
-    """Return normal scores of the pooled ranks per quantity (ties averaged, Blom's 3/8)."""
+def _normal_scores(twice_rank: np.ndarray) -> np.ndarray:
+    """Return the normal scores of pooled ranks given as ``2 * rank - 2`` (Blom's 3/8)."""
+    n = twice_rank.shape[1]
+    # ranks are multiples of 1/2: look their normal scores up in a table of the 2n values
+    table = special.ndtri((np.arange(2 * n) / 2.0 + 1.0 - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    return table[twice_rank]
+
+
+def _z_scales(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return rank-normal scores of the draws and of their distances from the median.
+
+    Ranks are pooled per quantity with ties averaged; the two share one sort.
+    """
+    from bayesproxy.model.rank_loops import folded_twice_ranks, twice_ranks
+
     q, chains, draws = x.shape
     flat = x.reshape(q, chains * draws)
     n = flat.shape[1]
     order = np.argsort(flat, axis=1)
-    ranked = np.take_along_axis(flat, order, axis=1)
-    # a tie group spans sorted positions [start, end]; its members share the mean rank
-    pos = np.arange(n)
-    new = np.ones_like(ranked, dtype=bool)
-    new[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
-    last = np.ones_like(new)
-    last[:, :-1] = new[:, 1:]
-    end = np.minimum.accumulate(np.where(last, pos, n)[:, ::-1], axis=1)[:, ::-1]
-    # ranks are multiples of 1/2: look their normal scores up in a table of the 2n values
-    twice_rank = np.empty_like(order)
-    np.put_along_axis(twice_rank, order, start + end, axis=1)  # 2 * rank - 2
-    table = special.ndtri((np.arange(2 * n) / 2.0 + 1.0 - 3 / 8) / (n - 2 * 3 / 8 + 1))
-    return table[twice_rank].reshape(q, chains, draws)
+    # NumPy's median: the middle value, or the mean of the middle two
+    rows = np.arange(q)
+    middle = flat[rows, order[:, (n - 1) // 2]]
+    median = middle if n % 2 else np.mean([middle, flat[rows, order[:, n // 2]]], axis=0)
+    bulk = _normal_scores(twice_ranks(flat, order)).reshape(q, chains, draws)
+    folded = _normal_scores(folded_twice_ranks(flat, order, median)).reshape(q, chains, draws)
+    return bulk, folded
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
@@ -173,15 +179,11 @@ def _diagnose_block(x: np.ndarray, probs: tuple[float, float]) -> np.ndarray:
     xt, ok, nan = _prepare(x)
     out = np.stack([nan, nan, nan])
     if ok.any():
-        split = _split(xt)
-        z = _z_scale(split)
+        z, z_folded = _z_scales(_split(xt))
         with np.errstate(divide="ignore", invalid="ignore"):
             out[1, ok] = _ess(z)
             if xt.shape[1] >= 2:  # R-hat needs two chains
-                folded = np.abs(
-                    split - np.median(split.reshape(len(split), -1), axis=1)[:, None, None]
-                )
-                bulk, tail = _rhat(z), _rhat(_z_scale(folded))
+                bulk, tail = _rhat(z), _rhat(z_folded)
                 # as ArviZ's max(bulk, tail): a NaN folded R-hat (constant |x - median|)
                 # leaves the bulk one
                 out[0, ok] = np.where(np.isnan(tail), bulk, np.maximum(bulk, tail))
