@@ -1,10 +1,11 @@
 """Time per call of the hand-written log density and gradient, against another revision.
 
-The sampler spends ~85% of a fit in this one function (``bayesproxy.model.density``): on
-the reference table of ``bench_fit.py`` (150 units x 39 proxies x 3 replicates), a default
-fit evaluates it ~370,000 times. Whole fits vary 20-30% with this shared machine's load;
-this script times the function alone, alternating the current version with the
-``density.py`` of ``--baseline-rev`` in one process, so that both see the same load.
+The sampler spends about three quarters of its time in this one function
+(``bayesproxy.model.density``): on the reference table of ``bench_fit.py`` (150 units x 39
+proxies x 3 replicates), a default fit evaluates it ~370,000 times. Whole fits vary 20-30%
+with this shared machine's load; this script times the function alone, alternating the
+current version with the ``density.py`` of ``--baseline-rev`` in one process, so that both
+see the same load.
 
 Only ``bayesproxy/model/density.py`` is taken from the baseline revision (it imports the
 rest of the package as it is now), so the comparison holds while the model's other modules
