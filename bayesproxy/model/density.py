@@ -140,7 +140,6 @@ _DATA = (
     "proxy_half_dof",
     "proxy_sum_squares",
     "proxy_common_half_dof",
-    "proxy_in_product",
     "run_contrast_basis",
     "target_unit_index",
     "target_successes",
@@ -266,8 +265,6 @@ def pack(design: Design, model: Any, *, priors: dict[str, float]) -> PackedDensi
         "proxy_half_dof": grid["half_dof"],
         "proxy_sum_squares": grid["sum_squares"],
         "proxy_common_half_dof": common_hdof,
-        # cells whose half_dof * log(2 rep) enters their proxy's running product
-        "proxy_in_product": ((grid["half_dof"] > 0) & (common_hdof > 0)).astype(float),
         "run_contrast_basis": basis,
         "target_unit_index": t_units,
         # log C(n, k) is a constant: a unit's replicates add up to one Binomial term
@@ -423,15 +420,14 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
     hdof = _view(blob, 8, N * K)
     ssq = _view(blob, 9, N * K)
     col_hdof = _view(blob, 10, K)
-    in_prod = _view(blob, 11, N * K)
-    basis = _view(blob, 12, R * RC)
-    t_unit = _view(blob, 13, T)
-    succ = _view(blob, 14, T)
-    fail = _view(blob, 15, T)
-    strong = _view(blob, 16, NS)
-    weak = _view(blob, 17, NW)
-    se2_max = _view(blob, 18, K)
-    inv_j_max = _view(blob, 19, K)
+    basis = _view(blob, 11, R * RC)
+    t_unit = _view(blob, 12, T)
+    succ = _view(blob, 13, T)
+    fail = _view(blob, 14, T)
+    strong = _view(blob, 15, NS)
+    weak = _view(blob, 16, NW)
+    se2_max = _view(blob, 17, K)
+    inv_j_max = _view(blob, 18, K)
 
     o_comp = int(blob[_X0 + 0])
     o_fam = int(blob[_X0 + 1])
@@ -614,10 +610,11 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
             ss_i += ssq[base + k] * ir
             # of -0.5 ssq / rep and -half_dof log(2 rep): they do not wait for the reverse pass
             g_sig2[k] += (0.5 * ssq[base + k] * ir - hdof[base + k]) * ir
-            # factors of 1 where a cell adds no log term (unobserved; not in a product); a
-            # select, not 1 + in_prod * (2 rep - 1), which loses a tiny rep's digits
+            # factors of 1 where a cell adds no log term: unobserved, or not replicated, or
+            # of a proxy with mixed replicate counts (col_hdof -1: logs taken cell by cell);
+            # a select, not 1 + flag * (2 rep - 1), which loses a tiny rep's digits
             prod_pc[k] *= pc + (1.0 - obs[base + k])
-            prod_rep[k] *= 2.0 * rep if in_prod[base + k] > 0.0 else 1.0
+            prod_rep[k] *= 2.0 * rep if hdof[base + k] * col_hdof[k] > 0.0 else 1.0
         lp -= 0.5 * (q_i + ss_i)
         if bounded:
             if i % _CHECK_ROWS == _CHECK_ROWS - 1:
@@ -658,7 +655,7 @@ def _density(x, blob, grad):  # pragma: no cover - compiled
                             lp -= col_hdof[k] * math.log(prod_rep[k])
                         else:
                             lp -= col_hdof[k] * math.log(before_rep[k])
-                            if in_prod[base + k] > 0.0:
+                            if hdof[base + k] * col_hdof[k] > 0.0:
                                 lp -= col_hdof[k] * math.log(2.0 * (sig2[k] + se2[base + k]))
                         prod_rep[k] = 1.0
         p_i += 1.0 / s2[i]
